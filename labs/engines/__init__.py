@@ -1,4 +1,5 @@
-"""The engine contract: pure, seeded, checkpointable simulations of microservice patterns.
+"""The engine contract (READ docs/labs/README.md FIRST: command_schema format, visualiser
+contract, scenario files, working rules for this shared repository and the deadline): pure, seeded, checkpointable simulations of microservice patterns.
 
 Engines import nothing from Django, Celery or Redis. The lab platform drives them:
 
