@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from config.health import health_report
+from config.permissions import PUBLIC, permission
+
+
+@permission(PUBLIC)
+def home(request: HttpRequest) -> HttpResponse:
+    courses = []
+    try:
+        from lessons.services import catalog  # filled in by the lessons app
+    except ImportError:
+        catalog = None
+    if catalog is not None:
+        courses = catalog(request.user)
+    return render(request, "home.html", {"courses": courses})
+
+
+@never_cache
+@permission(PUBLIC)
+def healthz(request: HttpRequest) -> JsonResponse:
+    healthy, report = health_report()
+    return JsonResponse(report, status=200 if healthy else 503)
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/403.html", status=403)
+
+
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "errors/404.html", status=404)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    # No context processors that touch the database: the 500 page must render when it is down.
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("errors/500.html").render({}), status=500)
