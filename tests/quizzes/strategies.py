@@ -10,7 +10,7 @@ words = st.text(
     max_size=8,
 )
 phrase = st.lists(words, min_size=1, max_size=4).map(" ".join)
-fb = st.one_of(st.just(""), phrase)
+fb = phrase  # feedback is required for options and true/false
 
 
 def _base(t: str) -> dict:
@@ -75,7 +75,8 @@ def matching_q(draw):
     rights = draw(st.lists(phrase, min_size=len(lefts), max_size=len(lefts)))
     q = _base("matching") | {"pairs": [[a, b] for a, b in zip(lefts, rights, strict=True)]}
     if draw(st.booleans()):
-        q["distractors"] = draw(st.lists(phrase, min_size=1, max_size=3))
+        extra = st.lists(phrase.filter(lambda d: d not in rights), min_size=1, max_size=3)
+        q["distractors"] = draw(extra)
     return q
 
 
