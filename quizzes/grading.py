@@ -73,6 +73,30 @@ class Grade:
     item_results: tuple[bool, ...] = ()
     answered: bool = True
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (option_feedback keys become strings in JSON; `from_dict` restores)."""
+        return {
+            "fraction": self.fraction,
+            "state": self.state,
+            "feedback": list(self.feedback),
+            "option_feedback": {str(k): v for k, v in self.option_feedback.items()},
+            "matched": self.matched,
+            "item_results": list(self.item_results),
+            "answered": self.answered,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Grade:
+        return cls(
+            fraction=data["fraction"],
+            state=data["state"],
+            feedback=tuple(data.get("feedback", ())),
+            option_feedback={int(k): v for k, v in data.get("option_feedback", {}).items()},
+            matched=data.get("matched"),
+            item_results=tuple(data.get("item_results", ())),
+            answered=data.get("answered", True),
+        )
+
 
 def practice_score(fraction: float, tries: int, penalty: float) -> float:
     """Interactive-mode score: ``max(0, fraction - (tries - 1) * penalty)``.
@@ -236,7 +260,10 @@ def parse_number(text: Any, unit: str | None = None) -> float:
     if isinstance(text, bool):
         raise InvalidResponse("Enter a number, e.g. 42 or 3.5.")
     if isinstance(text, int | float):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:
+            raise InvalidResponse("Enter a finite number.") from None
     elif isinstance(text, str) and len(text) <= MAX_TEXT:
         s = unicodedata.normalize("NFKC", text).strip().replace("\u2212", "-")
         if unit and s.lower().endswith(unit.strip().lower()):
@@ -377,6 +404,35 @@ def correct_response(q: dict) -> Any:
                 return re.sub(r"\\\*|\*", lambda m: "*" if m.group() == "\\*" else "", a["text"])
         return None
     raise KeyError(t)
+
+
+def response_text(q: dict, response: Any) -> str | list[str] | None:
+    """A readable rendering of a (valid, bank-space) response for review pages.
+
+    single: the option text; multiple: option texts; truefalse: "True"/"False"; ordering:
+    item texts in the learner's order; matching: ["left → right", ...]; numeric/short: the
+    response as text. None when unanswered.
+    """
+    if _is_empty(response):
+        return None
+    t = q["type"]
+    if t == "single":
+        return q["options"][_index(response, len(q["options"]))]["text"]
+    if t == "multiple":
+        return [q["options"][_index(i, len(q["options"]))]["text"] for i in response]
+    if t == "truefalse":
+        return "True" if response in (True, "true", "True") else "False"
+    if t == "ordering":
+        return [q["items"][_index(i, len(q["items"]), "item")] for i in response]
+    if t == "matching":
+        choices = matching_choices(q)
+        out = []
+        for key, value in response.items():
+            left = q["pairs"][_index(key, len(q["pairs"]), "item")][0]
+            right = value if isinstance(value, str) else choices[_index(value, len(choices))]
+            out.append(f"{left} \u2192 {right}")
+        return out
+    return str(response)
 
 
 # --- what the learner may see before answering --------------------------------------------------

@@ -107,7 +107,7 @@ any_question = st.one_of(
 junk = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(-(10**20), 10**20)
+    | st.integers()
     | st.floats()
     | st.text(max_size=30)
     | st.binary(max_size=5),

@@ -18,6 +18,7 @@ from quizzes.grading import (
     parse_number,
     practice_score,
     public_view,
+    response_text,
     to_display,
 )
 
@@ -185,6 +186,23 @@ def test_unanswered_grades_zero():
     for q in (SINGLE, MULTI, TF, ORDER, MATCH, NUM, SHORT):
         g = grade(q, None)
         assert (g.fraction, g.answered) == (0.0, False)
+
+
+def test_grade_serialises_and_responses_read_back():
+    g = grade(MULTI, [0, 2])
+    assert Grade.from_dict(json.loads(json.dumps(g.to_dict()))) == g
+    assert response_text(SINGLE, 1) == "B"
+    assert response_text(MULTI, [1, 0]) == ["b", "a"]
+    assert response_text(TF, False) == "False"
+    assert response_text(ORDER, [3, 2, 1, 0])[0] == "four"
+    assert response_text(MATCH, {0: "leader", "1": 0}) == [
+        "acks=0 \u2192 leader",
+        "acks=1 \u2192 no wait",
+    ]
+    assert response_text(NUM, 3.5) == "3.5"
+    assert response_text(SHORT, None) is None
+    with pytest.raises(InvalidResponse):
+        grade(NUM, 10**400)
 
 
 def test_practice_score():
