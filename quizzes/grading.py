@@ -26,6 +26,18 @@ The graders assume a question that passes `quizzes.bank.validate_question`.
 Ordering is graded by *absolute position* (Moodle qtype_ordering's "absolute position"
 grading): fraction = items in their correct position / items. Identical item texts are
 interchangeable.
+
+How the Django app uses this module (one question of one attempt, ``seed`` = attempt id):
+
+1. Render ``public_view(question, seed, shuffle=quiz.shuffle)`` only. It holds no correct
+   flags, weights, feedback, answers or explanation, and its options/items/choices are in a
+   stable shuffled *display* order; form values are display positions.
+2. Autosave the posted value through ``from_display(question, posted, seed, shuffle=...)``
+   (bank space); re-check inputs on reload with ``to_display``.
+3. ``grade(question, response)`` -> `Grade`; store ``grade.to_dict()``. In practice mode the
+   mark is ``practice_score(grade.fraction, tries, quiz.penalty)``.
+4. Review page: ``response_text`` for the learner's answer and for ``correct_response(q)``,
+   ``grade.feedback`` / ``grade.option_feedback`` and the question's ``explanation``.
 """
 
 from __future__ import annotations
