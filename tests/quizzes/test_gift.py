@@ -397,3 +397,79 @@ def test_gift_to_bank_examples():
     for bad in ("Essay{}", "Desc", "Partial{=a ~%50%b ~c}"):
         with pytest.raises(ValueError):
             gift_to_bank(one(bad))
+
+
+# Moodle's expected *export* texts (giftformat_test.php test_export_*): our reader must read
+# them back as the questions they were written from.
+MOODLE_EXPORTS = {
+    "essay": "// question: 666  name: Q8\n::Q8::How are you?{}\n",
+    "match": (
+        "// question: 666  name: Moodle activities\n::Moodle activities::[html]Match the <b>activity"
+        '</b> to the description.{\n\t=<div class\\="frog">An activity supporting asynchronous '
+        "discussions.</div> -> Forum\n\t=[moodle]A teacher asks a question and specifies a choice "
+        "of multiple responses. -> Choice\n\t=[plain]A bank of record entries which participants "
+        "can add to. -> Database\n\t=[markdown]A collection of web pages that anyone can add to or "
+        "edit. -> Wiki\n\t= -> Chat\n}\n"
+    ),
+    "multichoice": (
+        "// question: 666  name: Q8\n::Q8::What's between orange and green in the spectrum?{\n"
+        "\t=yellow#right; good!\n\t~red#[html]wrong, it's yellow\n\t~[plain]blue#wrong, it's yellow\n}\n"
+    ),
+    "multi_tricky": (
+        "// question: 666  name: Q8\n::Q8::What's between orange and green in the spectrum?{\n"
+        "\t~%100%yellow#right; good!\n\t~%-50%red#wrong, it's yellow\n\t~%-50%blue#wrong, it's yellow\n}\n"
+    ),
+    "numerical": (
+        "// question: 666  name: Q5\n::Q5::What is a number from 1 to 5?{#\n\t=%100%3:2#\n"
+        "\t~#Completely wrong\n}\n"
+    ),
+    "shortanswer": (
+        "// question: 666  name: Shortanswer\n::Shortanswer::Which is the best animal?{\n"
+        "\t=%100%Frog#Good!\n\t=%50%Cat#What is it with Moodlers and cats?\n"
+        "\t=%0%*#Completely wrong\n\t####[html]Here is some general feedback!\n}\n"
+    ),
+    "truefalse": (
+        "// question: 666  name: Q1\n::Q1::42 is the Absolute Answer to everything.{TRUE#[html]42 "
+        "is the Ultimate Answer.#You gave the right answer.}\n"
+    ),
+    "backslash": "// question: 666  name: backslash\n::backslash::A \\\\ B \\\\\\\\ C{}\n",
+}
+
+
+def test_moodle_export_texts_read_back():
+    got = {k: one(v) for k, v in MOODLE_EXPORTS.items()}
+    assert got["essay"]["type"] == "essay"
+    assert got["match"]["pairs"][0] == [
+        '<div class="frog">An activity supporting asynchronous discussions.</div>',
+        "Forum",
+    ]
+    assert got["match"]["pairs"][4] == ["", "Chat"]
+    mc = got["multichoice"]
+    assert (mc["single"], [a["fraction"] for a in mc["answers"]]) == (True, [1.0, 0.0, 0.0])
+    assert mc["answers"][1]["feedback"] == "wrong, it's yellow"
+    tricky = got["multi_tricky"]
+    assert (tricky["single"], [a["fraction"] for a in tricky["answers"]]) == (
+        False,
+        [1.0, -0.5, -0.5],
+    )
+    assert got["numerical"]["answers"] == [
+        {"value": 3.0, "tolerance": 2.0, "fraction": 1.0, "feedback": ""},
+        {"value": None, "tolerance": None, "fraction": 0.0, "feedback": "Completely wrong"},
+    ]
+    sa = got["shortanswer"]
+    assert [(a["text"], a["fraction"]) for a in sa["answers"]] == [
+        ("Frog", 1.0),
+        ("Cat", 0.5),
+        ("*", 0.0),
+    ]
+    assert sa["general_feedback"] == "Here is some general feedback!"
+    tf = got["truefalse"]
+    assert (tf["correct"], tf["feedback_wrong"], tf["feedback_right"]) == (
+        True,
+        "42 is the Ultimate Answer.",
+        "You gave the right answer.",
+    )
+    assert got["backslash"]["text"] == "A \\ B \\\\ C"
+    # And our export of each reads back identically.
+    for q in got.values():
+        assert parse_gift(export_gift([q])) == [q]
