@@ -127,7 +127,10 @@ def jittered_backoff(
         high = max(base_ms, previous * 3)
         return min(cap_ms, rng.randint(base_ms, high))
     # 2**attempt grows fast; the cap is reached long before the float overflows.
-    ceiling = cap_ms if attempt >= 62 else min(cap_ms, base_ms * (1 << attempt))
+    if base_ms == 0:
+        ceiling = 0
+    else:
+        ceiling = cap_ms if attempt >= 62 else min(cap_ms, base_ms * (1 << attempt))
     if kind == "full":
         return rng.randint(0, ceiling)
     if kind == "equal":

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labs.engines import CommandError, ScenarioError, get_engine, json_roundtrip
 from labs.engines.breaker import BreakerEngine
@@ -291,3 +293,59 @@ def test_a_simulated_second_at_100_rps_is_cheap():
     per_second_ms = (time.process_time() - started) / 60 * 1000
     # 200 runs per worker need well under 10 ms of CPU per simulated second.
     assert per_second_ms < 5, per_second_ms
+
+
+_COMMANDS = st.sampled_from(
+    [
+        {"type": "start_outage", "mode": "error"},
+        {"type": "start_outage", "mode": "hang"},
+        {"type": "start_outage", "mode": "slow"},
+        {"type": "stop_outage"},
+        {"type": "force_open_breaker"},
+        {"type": "reset_breaker"},
+        {"type": "disable_breaker"},
+        {"type": "set_rps", "value": 120},
+        {"type": "set_error_rate", "value": 0.6},
+        {"type": "configure_retries", "max_attempts": 3, "backoff": "decorrelated"},
+        {"type": "configure_retries", "max_attempts": 4, "backoff": "none"},
+        {"type": "set_bulkhead", "value": 3},
+        {"type": "toggle_fallback"},
+        {"type": "configure_breaker", "sliding_window_type": "time", "sliding_window_size": 2,
+         "minimum_number_of_calls": 3, "wait_duration_in_open_ms": 1500,
+         "max_wait_in_half_open_ms": 500, "automatic_transition": True},
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    commands=st.lists(st.tuples(st.integers(0, 20), _COMMANDS), max_size=8),
+)
+def test_engine_properties_under_random_commands(seed, commands):
+    engine = BreakerEngine.create(None, seed)
+    timed = sorted(((second * 1000, command) for second, command in commands), key=lambda c: c[0])
+    events = []
+    for at, command in timed:
+        events += engine.advance(at)
+        try:
+            ack = engine.apply(command)
+            events += [e | {"t": at} for e in ack["effects"]]
+        except CommandError:
+            pass
+    events += engine.advance(25_000)
+    # Track the state through the transitions; a second spent wholly OPEN or FORCED_OPEN
+    # sends nothing to the downstream.
+    state, state_at_second_start, changed = "CLOSED", "CLOSED", False
+    for event in events:
+        if event["type"] == "breaker_transition":
+            assert event["from"] == state
+            state, changed = event["to"], True
+        elif event["type"] == "stats":
+            if not changed and state in ("OPEN", "FORCED_OPEN"):
+                assert state_at_second_start == state
+                assert event["downstream_calls"] == 0, event
+            for rate in (event["failure_rate"], event["slow_call_rate"]):
+                assert rate == -1.0 or 0.0 <= rate <= 100.0
+            assert event["state"] == state
+            state_at_second_start, changed = state, False
