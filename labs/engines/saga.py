@@ -21,7 +21,7 @@ from labs.engines.saga_services import PRICES, SKUS, empty_tables
 from labs.engines.saga_transport import SERVICES, Sim
 
 FIRST_ORDER_MS = 100
-SNAPSHOT_SAGAS = 400  # the contract keys stay complete up to this many orders
+SNAPSHOT_SAGAS = 300  # sagas, orders, payments stay complete up to this many orders
 TERMINAL = ("completed", "compensated")
 
 
@@ -449,7 +449,7 @@ class SagaEngine(Engine):
         saga_ids = st["saga_ids"][-SNAPSHOT_SAGAS:]
         sagas = [
             {"id": s["id"], "order_id": s["order_id"], "status": s["status"],
-             "steps": [dict(step) for step in s["steps"]], "mode": s["mode"]}
+             "steps": [dict(step) for step in s["steps"]]}
             for s in (st["sagas"][sid] for sid in saga_ids)
         ]  # fmt: skip
         order_ids = list(st["order_db"])[-SNAPSHOT_SAGAS:]
