@@ -95,9 +95,16 @@ def publish(sim: Sim, service: str, event: str, order_id: str) -> None:
 
 
 def _trace(sim: Sim, order_id: str, result: str, service: str) -> None:
-    saga = sim.st["sagas"].get(sim.st["catalog"][order_id]["saga"])
-    if saga is None or saga["status"] != "running":
+    st = sim.st
+    saga = st["sagas"].get(st["catalog"][order_id]["saga"])
+    if saga is None or saga["status"] not in ("running", "failed"):
         return
+    if saga["status"] == "failed":
+        if result not in _COMPENSATED:
+            return
+        # a delayed copy of the parked event got through after all: the saga is unstuck
+        saga["status"] = "running"
+        st["dlq"] = [m for m in st["dlq"] if m["order"] != order_id]
     steps = saga["steps"]
     ids = {"saga_id": saga["id"], "order_id": order_id}
     if result in _FORWARD:

@@ -258,6 +258,7 @@ def _finish(sim: Sim, svc: str, msg: dict[str, Any]) -> None:
                     inv["on_hand"][sku] -= qty
             if tp["locks"].get(sku) == txid:
                 del tp["locks"][sku]
-                if tp["waiting"][sku]:
+                # wake waiters until one takes the lock (one that votes no leaves it free)
+                while tp["waiting"][sku] and sku not in tp["locks"]:
                     _prepare(sim, "inventory", tp["waiting"][sku].pop(0))
     sim.send("tpc", svc, "orchestrator", "Ack", f"{txid}/ack/{svc}", order_id, txn=txid)
