@@ -24,7 +24,7 @@ from labs.engines.breaker_core import (
     jittered_backoff,
 )
 from labs.engines.breaker_objectives import Objectives
-from labs.engines.breaker_scenario import COMMANDS, OUTAGE_MODES, breaker_config_from, validate
+from labs.engines.breaker_scenario import COMMANDS, validate
 
 __all__ = [
     "BreakerConfig",
@@ -49,7 +49,6 @@ _STAT_NAMES = (
 )  # fmt: skip
 HANG_MS = 30000  # a hung downstream answers nothing for this long
 HISTORY_S = 120
-_JITTER = ("full", "equal", "decorrelated")
 
 
 class BreakerEngine(Engine):
@@ -493,8 +492,3 @@ class BreakerEngine(Engine):
         engine.breaker = CircuitBreaker.load(state["breaker"])
         engine.objectives_state = Objectives.load(state["objectives"])
         return engine
-
-
-# Keep the names the scenario module validates against importable from here too.
-OUTAGE_MODES = OUTAGE_MODES
-breaker_config_from = breaker_config_from

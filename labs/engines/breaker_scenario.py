@@ -6,7 +6,8 @@ import copy
 from typing import Any
 
 from labs.engines import ScenarioError
-from labs.engines.breaker_core import JITTER_KINDS, BreakerConfig
+from labs.engines.breaker_backoff import JITTER_KINDS
+from labs.engines.breaker_core import BreakerConfig
 
 OUTAGE_MODES = ("error", "slow", "hang")
 BACKOFF_KINDS = ("none", "fixed", "exponential", *JITTER_KINDS)
