@@ -119,7 +119,8 @@ class BreakerEngine(Engine):
         engine.latencies = []
         engine.history = []
         engine.totals = [0] * 13
-        engine.next_arrival = engine._gap(0) if engine.rps > 0 else None
+        # Nothing may happen at t=0: advance() returns events after the start only.
+        engine.next_arrival = max(1, engine._gap(0)) if engine.rps > 0 else None
         engine.next_stats = 1000
         engine.last_stats = None
         engine.objectives_state = Objectives(sc["objectives"], sc["targets"])

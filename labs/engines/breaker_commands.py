@@ -52,7 +52,8 @@ def _set_rps(engine: BreakerEngine, command: dict, now: int, effects: list) -> N
     _only(command, "value")
     value = _field(command, "value", "num", 0, 500)
     engine.rps = value
-    engine.next_arrival = engine._gap(now) if value > 0 else None
+    # The next arrival comes after now: events at now could not be returned any more.
+    engine.next_arrival = max(now + 1, engine._gap(now)) if value > 0 else None
 
 
 def _set_error_rate(engine: BreakerEngine, command: dict, now: int, effects: list) -> None:

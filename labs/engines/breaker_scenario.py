@@ -60,7 +60,7 @@ _SPEC: dict[str, dict[str, tuple]] = {
         "max_ms": ("int", 1, 600000, 5000),
     },
     "outage": {
-        "start_s": ("int", 0, 86400, None),
+        "start_s": ("int", 1, 86400, None),
         "duration_s": ("int", 1, 86400, None),
         "mode": ("choice", OUTAGE_MODES, None, "error"),
         "latency_factor": ("num", 1, 100, 10.0),

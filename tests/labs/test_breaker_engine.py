@@ -326,14 +326,21 @@ def test_engine_properties_under_random_commands(seed, commands):
     engine = BreakerEngine.create(None, seed)
     timed = sorted(((second * 1000, command) for second, command in commands), key=lambda c: c[0])
     events = []
+
+    def advance(to_ms):
+        start = engine.now_ms
+        produced = engine.advance(to_ms)
+        assert all(start < e["t"] <= to_ms for e in produced)
+        return produced
+
     for at, command in timed:
-        events += engine.advance(at)
+        events += advance(at)
         try:
             ack = engine.apply(command)
             events += [e | {"t": at} for e in ack["effects"]]
         except CommandError:
             pass
-    events += engine.advance(25_000)
+    events += advance(25_000)
     # Track the state through the transitions; a second spent wholly OPEN or FORCED_OPEN
     # sends nothing to the downstream.
     state, state_at_second_start, changed = "CLOSED", "CLOSED", False
