@@ -27,8 +27,9 @@ const EDGES = [
   ["M136,125 Q60,118 64,67", 4, 108, "trial calls pass", "start"],
 ];
 const STATE_CLASS = {
-  CLOSED: "ok", OPEN: "bad", HALF_OPEN: "warn", DISABLED: "muted", FORCED_OPEN: "bad",
-  METRICS_ONLY: "info",
+  // OPEN and HALF_OPEN must differ at a glance: the site's warn and bad are close in hue.
+  CLOSED: "ok", OPEN: "bad", HALF_OPEN: "info", DISABLED: "muted", FORCED_OPEN: "bad",
+  METRICS_ONLY: "accent",
 };
 
 function el(tag, attrs = {}, ...children) {
