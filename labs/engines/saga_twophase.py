@@ -145,8 +145,8 @@ def on_check_blocked(sim: Sim, epoch: int) -> None:
     st["flags"]["tpc_blocked"] = True
     sim.emit("participants_blocked", in_doubt=len(doubt), locks=len(st["tpc"]["locks"]),
              waiting=waiting)  # fmt: skip
-    sim.log("coordinator", "", f"{len(doubt)} participants in doubt, holding locks; "
-            f"{waiting} transactions queued behind them")  # fmt: skip
+    queued = f"; {waiting} transactions queued behind their locks" if waiting else ""
+    sim.log("coordinator", "", f"{len(doubt)} participants in doubt, holding locks{queued}")
 
 
 def on_coordinator_restart(sim: Sim) -> None:
