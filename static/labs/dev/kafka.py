@@ -52,6 +52,21 @@ FRAMES = {
 }
 
 
+def replay_durability(to_ms: int = 25_000) -> dict:
+    """Snapshots every simulated second and the events of a leader crash under acks=1."""
+    engine = KafkaEngine.create(scenario("durability"), 1)
+    pending = sorted(durability_commands(engine), key=lambda c: c[0])
+    snaps, evs = [engine.snapshot()], []
+    for t in range(1000, to_ms + 1, 1000):
+        while pending and pending[0][0] <= t:
+            at, cmd = pending.pop(0)
+            evs += engine.advance(at)
+            engine.apply(cmd)
+        evs += engine.advance(t)
+        snaps.append(engine.snapshot())
+    return {"snapshots": snaps, "events": [e for e in evs if e["type"] != "stats"]}
+
+
 def main() -> None:
     frames, events, plays = {}, {}, {}
     for name, (slug, to_ms, commands) in FRAMES.items():
@@ -59,17 +74,7 @@ def main() -> None:
         evs = run(engine, to_ms, 1000, commands(engine))
         frames[name] = engine.snapshot()
         events[name] = [e for e in evs if e["type"] != "stats"][-60:]
-    engine = KafkaEngine.create(scenario("durability"), 1)
-    pending = sorted(durability_commands(engine), key=lambda c: c[0])
-    snaps, evs = [engine.snapshot()], []
-    for t in range(1000, 25001, 1000):
-        while pending and pending[0][0] <= t:
-            at, cmd = pending.pop(0)
-            evs += engine.advance(at)
-            engine.apply(cmd)
-        evs += engine.advance(t)
-        snaps.append(engine.snapshot())
-    plays["durability"] = {"snapshots": snaps, "events": [e for e in evs if e["type"] != "stats"]}
+    plays["durability"] = replay_durability()
     data = {"frames": frames, "events": events, "plays": plays}
     out = Path(__file__).with_name("kafka.data.js")
     out.write_text("export default " + json.dumps(data, separators=(",", ":")) + ";\n")
