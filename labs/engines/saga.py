@@ -227,15 +227,10 @@ class SagaEngine(Engine):
 
     def _order(self, command: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         order_id = self._field(command, "order_id", str).strip()
+        if order_id not in self.sim.st["catalog"]:
+            raise CommandError(f"no order {order_id!r}; order ids look like o-1")
         order = self.sim.st["order_db"].get(order_id)
-        if order is None:
-            placed = order_id in self.sim.st["catalog"]
-            raise CommandError(
-                f"order {order_id} is placed but the Order service has not created it yet"
-                if placed
-                else f"no order {order_id!r}; order ids look like o-1"
-            )
-        if order["status"] == "pending":
+        if order is None or order["status"] == "pending":
             saga = self.sim.st["catalog"][order_id]["saga"]
             raise CommandError(
                 f"order {order_id} is pending: {saga} is still running and holds the order's "
@@ -452,7 +447,17 @@ class SagaEngine(Engine):
              "steps": [dict(step) for step in s["steps"]]}
             for s in (st["sagas"][sid] for sid in saga_ids)
         ]  # fmt: skip
-        order_ids = list(st["order_db"])[-SNAPSHOT_SAGAS:]
+        # every placed order, pending until the Order service has it and its saga has ended
+        order_ids = list(st["catalog"])[-SNAPSHOT_SAGAS:]
+        orders = {
+            o: dict(
+                st["order_db"].get(o) or {"status": "pending", "amount": st["catalog"][o]["amount"]}
+            )
+            for o in order_ids
+        }
+        payments = {
+            o: dict(st["payments"].get(o) or {"charged": 0, "refunded": 0}) for o in order_ids
+        }
         in_flight = sorted(
             (e for e in st["heap"] if e[2] == "deliver"), key=lambda e: (e[0], e[1])
         )[:60]
@@ -468,8 +473,8 @@ class SagaEngine(Engine):
                          for s in SERVICES},
             "steps": [dict(s) for s in orch.STEPS],
             "sagas": sagas,
-            "orders": {o: dict(st["order_db"][o]) for o in order_ids},
-            "payments": {o: dict(st["payments"][o]) for o in list(st["payments"])[-SNAPSHOT_SAGAS:]},
+            "orders": orders,
+            "payments": payments,
             "inventory": {"on_hand": dict(st["inventory"]["on_hand"]),
                           "reserved": dict(st["inventory"]["reserved"])},
             "reservations": dict(list(st["inventory"]["by_order"].items())[-30:]),
