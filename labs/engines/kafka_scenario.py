@@ -29,7 +29,7 @@ TOPIC_SPEC: dict[str, tuple] = {
     "replication_factor": (int, 1, 9, 3),
     "min_insync_replicas": (int, 1, 9, 1),
     "cleanup_policy": (str, ("delete", "compact"), None, "delete"),
-    "retention_ms": (int, -1, 10**9, -1),
+    "retention_ms": (int, -1, 10**10, 604_800_000),
     "retention_bytes": (int, -1, 10**9, -1),
     "segment_bytes": (int, RECORD_BYTES, 10**8, 100_000),
     "segment_ms": (int, 1000, 10**9, 604_800_000),

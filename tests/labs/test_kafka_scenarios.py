@@ -74,7 +74,8 @@ WINS: dict[str, list[tuple[int, dict]]] = {
         (50_000, cmd("slow_follower", broker=2, delay_ms=0)),
     ],
     "retention-and-compaction": [
-        (20_000, cmd("produce_record", producer="p2", key="user-1", value="", tombstone=True)),
+        (20_000, cmd("produce_record", producer="p2", key="user-9", value="v", tombstone=False)),
+        (20_000, cmd("produce_record", producer="p2", key="user-9", value="", tombstone=True)),
     ],
 }
 
