@@ -14,6 +14,7 @@ const SEQ_W = 1000;
 const SEQ_H = 330;
 const SEQ_TOP = 42;
 const MAX_MSGS = 400;
+const RANK = { pending: 0, running: 1, done: 2, failed: 3, compensating: 3, compensated: 4 };
 const OUTCOME_CLASS = {
   processed: "ok", duplicate_ignored: "muted", stale_ignored: "muted", reprocessed: "bad",
   failed: "bad", endpoint_down: "bad", waiting_for_lock: "warn", ignored: "muted",
@@ -53,6 +54,8 @@ export function createVisualiser(container, ctx) {
     pinned: null,
     notice: "",
     frame: 0,
+    deferred: null,
+    deferTimer: 0,
   };
 
   const head = el("div", { class: "saga-head" });
@@ -391,28 +394,44 @@ export function createVisualiser(container, ctx) {
     const saga = sagaFromEvent(ev);
     if (!saga) return;
     const step = saga.steps.find((s) => s.name === ev.step);
-    if (step) step.status = status;
+    if (step && RANK[status] >= RANK[step.status]) step.status = status; // never move backwards
     follow(saga);
+  }
+
+  // A snapshot arrives after each engine tick, while the tick's events are still being played
+  // back on the simulated clock: hold it until the clock reaches it (or 1.5 s have passed), so
+  // the diagram never runs ahead of the animation.
+  function applySnapshot(snapshot) {
+    st.deferred = null;
+    clearTimeout(st.deferTimer);
+    st.snap = snapshot;
+    if (!st.clock) st.clock = snapshot.now_ms;
+    if (!st.msgs.length) {
+      for (const m of snapshot.in_flight) {
+        pushMsg({ id: m.id, src: m.src, dst: m.dst, kind: m.kind, order: m.order_id, sent: m.sent_t, arrive: m.arrive_t });
+      }
+    }
+    for (const saga of snapshot.sagas) st.sagas.set(saga.id, saga);
+    if (st.sagas.size > 300) {
+      const keep = [...st.sagas.entries()].slice(-300);
+      st.sagas = new Map(keep);
+    }
+    schedule();
   }
 
   return {
     render(snapshot) {
-      st.snap = snapshot;
-      if (!st.clock) st.clock = snapshot.now_ms;
-      if (!st.msgs.length) {
-        for (const m of snapshot.in_flight) {
-          pushMsg({ id: m.id, src: m.src, dst: m.dst, kind: m.kind, order: m.order_id, sent: m.sent_t, arrive: m.arrive_t });
-        }
+      if (!st.snap || snapshot.now_ms <= st.clock) {
+        applySnapshot(snapshot);
+        return;
       }
-      for (const saga of snapshot.sagas) st.sagas.set(saga.id, saga);
-      if (st.sagas.size > 300) {
-        const keep = [...st.sagas.entries()].slice(-300);
-        st.sagas = new Map(keep);
-      }
-      schedule();
+      if (st.deferred) applySnapshot(st.deferred); // the previous slice's playback is over
+      st.deferred = snapshot;
+      st.deferTimer = setTimeout(() => st.deferred && applySnapshot(st.deferred), 1500);
     },
     event(ev) {
       st.clock = Math.max(st.clock, ev.t);
+      if (st.deferred && st.clock >= st.deferred.now_ms) applySnapshot(st.deferred);
       switch (ev.type) {
         case "message_sent":
           pushMsg({ id: ev.id, src: ev.src, dst: ev.dst, kind: ev.kind, order: ev.order_id, sent: ev.t, arrive: ev.arrive_t, dup: ev.duplicate });
@@ -454,6 +473,7 @@ export function createVisualiser(container, ctx) {
       schedule();
     },
     destroy() {
+      clearTimeout(st.deferTimer);
       container.replaceChildren();
       container.classList.remove("lab-saga");
     },
