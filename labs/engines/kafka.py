@@ -253,22 +253,33 @@ class KafkaEngine(Engine):
         n_replicas = sum(
             len(p["replicas"]) for t in cluster["topics"].values() for p in t["partitions"]
         )
-        tail = TAIL if n_replicas <= 18 else max(6, 540 // n_replicas)
+        # Keep the snapshot bounded: about 600 record cells in all on big clusters.
+        tail = TAIL if n_replicas <= 20 else max(2, 600 // n_replicas)
         topics = []
         for name, topic in cluster["topics"].items():
             parts = []
             for part in topic["partitions"]:
                 replicas = {}
-                for b in part["replicas"]:
+                lead = part["leader"]
+                order = ([lead] if lead >= 0 else []) + [b for b in part["replicas"] if b != lead]
+                lead_recs: list | None = None
+                for b in order:
                     log = part["logs"][str(b)]
+                    recs = [
+                        [r[klog.OFF], r[klog.KEY], r[klog.VAL] is None]
+                        for r in klog.tail(log, tail)
+                    ]
+                    if b == lead:
+                        lead_recs = recs
+                    elif lead_recs is not None and recs == [
+                        r for r in lead_recs if r[0] < log["leo"]
+                    ]:
+                        recs = None  # same records as the leader up to its LEO: not repeated
                     replicas[str(b)] = {
                         "leo": log["leo"],
                         "lso": log["lso"],
-                        "segments": [seg["base"] for seg in log["segs"]][-8:],
-                        "records": [
-                            [r[klog.OFF], r[klog.KEY], r[klog.VAL] is None]
-                            for r in klog.tail(log, tail)
-                        ],
+                        "segments": [seg["base"] for seg in log["segs"]][-4:],
+                        "records": recs,
                     }
                 parts.append(
                     {

@@ -60,6 +60,7 @@ def new_partition(p: int, replicas: list[int]) -> dict[str, Any]:
         "replicas": list(replicas),
         "leader": replicas[0],
         "epoch": 0,
+        "epoch_start": 0,  # the leader's log end when it became leader (leaderEpochStartOffset)
         "isr": list(replicas),
         "hw": 0,
         "logs": {str(b): klog.new_log() for b in replicas},
@@ -123,6 +124,7 @@ def elect_leader(part: dict, brokers: list[dict], unclean: bool, now: int) -> di
     part["epoch"] += 1
     part["offline_since"] = None
     log = part["logs"][str(new)]
+    part["epoch_start"] = log["leo"]
     if how == "unclean":
         part["isr"] = [new]
     # The new leader's high watermark cannot pass its own log end.
@@ -234,7 +236,8 @@ def _maintain_isr(part: dict, name: str, lag_max_ms: int, brokers: list, now: in
             continue
         flog = part["logs"][str(b)]
         current = part["follower_epoch"][str(b)] == part["epoch"]
-        reached = flog["leo"] >= max(part["hw"], llog["lso"])
+        # Partition.isFollowerInSync: caught up to the HW and into the current leader epoch.
+        reached = flog["leo"] >= max(part["hw"], part["epoch_start"], llog["lso"])
         if current and reached and now - part["caught_up_ms"][str(b)] <= lag_max_ms:
             part["isr"].append(b)
             part["isr"].sort(key=part["replicas"].index)

@@ -173,7 +173,11 @@ export function createVisualiser(container, ctx) {
     const leader = part.leader === b;
     const inIsr = part.isr.includes(b);
     const role = leader ? "leader" : "follower";
-    const byOffset = new Map(log.records.map((r) => [r[0], r]));
+    // A follower holding the leader's records up to its LEO is sent without its own copy.
+    const leaderLog = part.logs[String(part.leader)];
+    const records = log.records ?? (leaderLog?.records ?? [])
+      .filter((r) => r[0] < log.leo && r[0] >= log.lso);
+    const byOffset = new Map(records.map((r) => [r[0], r]));
     const cells = [];
     for (let off = win.start; off < win.end; off++) {
       const rec = byOffset.get(off);

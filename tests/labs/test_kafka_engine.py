@@ -547,7 +547,7 @@ def test_snapshot_stays_bounded_at_the_largest_cluster():
     )
     engine.advance(5000)
     size = len(json.dumps(engine.snapshot()))
-    assert size < 80_000, size
+    assert size < 50_000, size
 
 
 def test_one_simulated_second_costs_a_few_ms_of_cpu():
