@@ -128,9 +128,9 @@ class SagaEngine(Engine):
         elif kind == "resume":
             orch.on_resume_timer(sim, data)
         elif kind == "crash":
-            st["orch"]["crash_scheduled"] = False
-            if st["orch"]["up"]:
+            if st["orch"]["crash_scheduled"] and st["orch"]["up"]:  # stop_faults may cancel it
                 orch.crash(sim)
+            st["orch"]["crash_scheduled"] = False
         elif kind == "restart":
             if data is None or data == st["orch"]["epoch"]:
                 orch.restart(sim)
@@ -308,6 +308,7 @@ class SagaEngine(Engine):
         for service in SERVICES:
             st["down"][service] = False
         st["orch"]["crash_armed"] = False
+        st["orch"]["crash_scheduled"] = False
         if not st["orch"]["up"] and not st["orch"]["restart_scheduled"]:
             self.sim.schedule(self.now_ms + 1, "restart")
             st["orch"]["restart_scheduled"] = True

@@ -225,6 +225,23 @@ def test_replies_to_a_crashed_orchestrator_are_redelivered_then_resent_commands_
     assert engine.all_done() and not engine.problems()
 
 
+def test_stop_faults_cancels_a_scheduled_crash_and_brings_everything_back() -> None:
+    engine = engine_for(orders=6, faults={**CALM, "orchestrator_crash_at_ms": 5_000,
+                                          "services_down": ["shipping"]})  # fmt: skip
+    engine.advance(1_000)
+    engine.apply({"type": "stop_faults"})
+    events = run_until(engine, 30_000)
+    assert not any(e["type"] == "orchestrator_crashed" for e in events)
+    assert engine.all_done() and not engine.problems()
+    engine = engine_for(orders=6, faults={**CALM, "orchestrator_crash_at_ms": 500})
+    run_until(engine, 2_000)
+    assert not engine.snapshot()["orchestrator"]["up"]
+    engine.apply({"type": "stop_faults"})
+    run_until(engine, 30_000)
+    assert engine.snapshot()["orchestrator"]["up"]
+    assert engine.all_done() and not engine.problems()
+
+
 def test_a_compensation_that_keeps_failing_leaves_the_saga_stuck_for_manual_action() -> None:
     engine = engine_for(orders=1, compensation_max_attempts=3,
                         faults={**CALM, "compensation_failure_rate": 1.0},
