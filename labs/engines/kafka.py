@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from labs.engines import Engine, ScenarioError, SeededRandom
 from labs.engines import kafka_log as klog
 from labs.engines.kafka_assignors import assign, cooperative_sticky, member_order
-from labs.engines.kafka_cluster import place_replicas, tick_cluster
+from labs.engines.kafka_cluster import place_replicas, prune_acked, tick_cluster
 from labs.engines.kafka_commands import COMMAND_SCHEMA, apply_command
 from labs.engines.kafka_groups import lag, new_member, owners, tick_group, trigger_rebalance
 from labs.engines.kafka_objectives import OBJECTIVES, evaluate, total_lag
@@ -208,6 +208,9 @@ class KafkaEngine(Engine):
 
     def _second(self, now: int) -> list[dict[str, Any]]:
         s = self.state
+        for topic in s["cluster"]["topics"].values():
+            for part in topic["partitions"]:
+                prune_acked(part)
         lag_total = total_lag(s)
         track = s["track"]
         track["max_lag"] = max(track["max_lag"], lag_total)
@@ -379,11 +382,27 @@ class KafkaEngine(Engine):
     # -- checkpoints --------------------------------------------------------------------
     def dump(self) -> dict[str, Any]:
         body = {k: v for k, v in self.state.items() if k != "rng_obj"}
-        return json.loads(json.dumps({"state": body, "rng": self.rng.dump_state()}))
+        body = json.loads(json.dumps(body))
+        # Followers are usually plain copies of their leader: store their records once.
+        for topic in body["cluster"]["topics"].values():
+            for part in topic["partitions"]:
+                source = str(part["leader"] if part["leader"] >= 0 else part["replicas"][0])
+                for b, log in part["logs"].items():
+                    if b != source:
+                        packed = klog.pack_copy(log, part["logs"][source])
+                        if packed is not None:
+                            part["logs"][b] = packed
+        return {"state": body, "rng": self.rng.dump_state()}
 
     @classmethod
     def load(cls, state: dict[str, Any]) -> KafkaEngine:
         body = json.loads(json.dumps(state["state"]))
+        for topic in body["cluster"]["topics"].values():
+            for part in topic["partitions"]:
+                source = str(part["leader"] if part["leader"] >= 0 else part["replicas"][0])
+                for b, log in part["logs"].items():
+                    if log.get("copy_of_leader"):
+                        part["logs"][b] = klog.unpack_copy(log, part["logs"][source])
         return cls(body, SeededRandom.from_state(state["rng"]))
 
     # -- helpers for tests and the visualiser ----------------------------------------------

@@ -24,6 +24,7 @@ from labs.engines import kafka_log as klog
 __all__ = [
     "place_replicas",
     "new_partition",
+    "prune_acked",
     "broker_reachable",
     "leader_log",
     "tick_cluster",
@@ -103,6 +104,18 @@ def _check_lost(part: dict) -> int:
     part["acked"] = keep
     part["lost_acked"] += lost
     return lost
+
+
+def prune_acked(part: dict) -> None:
+    """Forget acknowledgements no failure can lose any more: below every replica's log end,
+    once all replicas follow the current leader epoch (their logs agree with the leader's)."""
+    if not part["acked"] or any(
+        part["follower_epoch"][str(b)] != part["epoch"] for b in part["replicas"]
+    ):
+        return
+    safe = min(part["logs"][str(b)]["leo"] for b in part["replicas"])
+    if part["acked"][0][0] < safe:
+        part["acked"] = [a for a in part["acked"] if a[0] >= safe]
 
 
 def elect_leader(part: dict, brokers: list[dict], unclean: bool, now: int) -> dict | None:

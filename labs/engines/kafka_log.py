@@ -1,8 +1,8 @@
 """One replica's partition log: segments of records, truncation, retention and compaction.
 
-A record is a JSON-ready list [offset, key, value, timestamp_ms, rid, producer_id, seq]:
-`rid` is the engine-wide identity of the produced record (a retry reuses it), `value` None is a
-tombstone. A log is {"segs": [segment...], "leo": log end offset, "lso": log start offset};
+A record is a JSON-ready list [offset, key, value, timestamp_ms, rid]: `rid` is the engine-wide
+identity of the produced record (a retry reuses it; it stands in for the producer id and
+sequence number the idempotent producer sends), `value` None is a tombstone. A log is {"segs": [segment...], "leo": log end offset, "lso": log start offset};
 a segment is {"base", "recs", "bytes", "first_ts", "max_ts"}. Segment rolling depends only on
 the records appended (size and record timestamps, as in Kafka), so replicas holding the same
 records have the same segments.
@@ -30,10 +30,12 @@ __all__ = [
     "record_at",
     "size_bytes",
     "tail",
+    "pack_copy",
+    "unpack_copy",
 ]
 
 RECORD_BYTES = 100  # every record weighs the same in the lab: 100 bytes on disk
-OFF, KEY, VAL, TS, RID, PID, SEQ = range(7)
+OFF, KEY, VAL, TS, RID = range(5)
 
 Log = dict[str, Any]
 
@@ -203,3 +205,39 @@ def compact(log: Log, hw: int, now: int, delete_retention_ms: int) -> tuple[int,
     if log["segs"] and log["segs"][0]["base"] != first:
         log["segs"][0]["base"] = first
     return removed, tombstones, rids
+
+
+def _copy_of(source: Log, first_base: int, leo: int, lso: int) -> Log:
+    """The log a follower holds when it has exactly `source`'s records below `leo`, from the
+    segment starting at `first_base` on (segment metadata taken from the source)."""
+    segs = []
+    for seg in source["segs"]:
+        if seg["base"] < first_base:
+            continue
+        recs = [r for r in seg["recs"] if r[OFF] < leo]
+        if not recs:
+            continue
+        full = len(recs) == len(seg["recs"])
+        segs.append(
+            {
+                "base": seg["base"],
+                "recs": recs,
+                "bytes": RECORD_BYTES * len(recs),
+                "first_ts": seg["first_ts"],
+                "max_ts": seg["max_ts"] if full else max(r[TS] for r in recs),
+            }
+        )
+    return {"segs": segs, "leo": leo, "lso": lso}
+
+
+def pack_copy(log: Log, source: Log) -> dict[str, Any] | None:
+    """A short form of `log` when it is a plain copy of `source` (checkpoints store each
+    record once per partition); None when it is not exactly that."""
+    first = log["segs"][0]["base"] if log["segs"] else log["leo"]
+    if _copy_of(source, first, log["leo"], log["lso"]) != log:
+        return None
+    return {"copy_of_leader": True, "first_base": first, "leo": log["leo"], "lso": log["lso"]}
+
+
+def unpack_copy(packed: dict[str, Any], source: Log) -> Log:
+    return _copy_of(source, packed["first_base"], packed["leo"], packed["lso"])

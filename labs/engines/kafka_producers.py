@@ -62,7 +62,7 @@ def send_record(state: dict, prod: dict, key: str | None, value: str | None, now
         ]
         p = sticky_partition(prod["sticky"], available, n, state["rng_obj"], prod["batch_records"])
     track = state["track"]
-    if key is not None:
+    if key is not None and (key in track["key_partitions"] or len(track["key_partitions"]) < 200):
         seen = track["key_partitions"].setdefault(key, [])
         if p not in seen:
             seen.append(p)
@@ -118,7 +118,7 @@ def _append(part: dict, topic_cfg: dict, prod: dict, rec: dict, now: int) -> int
     ):
         prod["duplicates"] += 1
     off = log["leo"]
-    row = [off, rec["key"], rec["value"], now, rec["rid"], prod["id"], rec["seq"]]
+    row = [off, rec["key"], rec["value"], now, rec["rid"]]
     klog.append(log, row, topic_cfg["segment_bytes"], topic_cfg["segment_ms"])
     rec["appended"].append([part["epoch"], off])
     return off
@@ -191,7 +191,7 @@ def tick_producer(state: dict, prod: dict, now: int, tick_ms: int) -> list[dict]
     count, prod["acc"] = divmod(prod["acc"], 1000)
     rng = state["rng_obj"]
     for _ in range(count):
-        send_record(state, prod, _next_key(prod, rng), f"v{prod['seq'] + 1}", now)
+        send_record(state, prod, _next_key(prod, rng), "", now)  # values are not shown
     due = [r for r in prod["retry"] if r["retry_at"] <= now]
     prod["retry"] = [r for r in prod["retry"] if r["retry_at"] > now]
     batch, prod["queue"] = due + prod["queue"], []

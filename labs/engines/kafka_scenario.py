@@ -68,7 +68,15 @@ DEFAULT_SCENARIO: dict[str, Any] = {
     "broker_session_timeout_ms": 6000,
     "replica_lag_time_max_ms": 10000,
     "topics": [
-        {"name": "orders", "partitions": 6, "replication_factor": 3, "min_insync_replicas": 2}
+        {
+            "name": "orders",
+            "partitions": 6,
+            "replication_factor": 3,
+            "min_insync_replicas": 2,
+            # Bounded logs keep checkpoints small: about 500 records per partition.
+            "retention_bytes": 50_000,
+            "segment_bytes": 10_000,
+        }
     ],
     "producers": [{"id": "p1", "topic": "orders", "rate": 10, "keys": 8, "acks": "all"}],
     "groups": [{"id": "g1", "topic": "orders", "consumers": 2, "consumer_rate": 20}],
@@ -110,10 +118,14 @@ def validate(scenario: dict[str, Any]) -> dict[str, Any]:
     """Return a normalised copy of the scenario (defaults filled in) or raise ScenarioError."""
     if not isinstance(scenario, dict):
         raise ScenarioError("scenario must be a mapping")
-    extra = {"topics", "producers", "groups", "objectives"}
+    extra = {"topics", "producers", "groups", "objectives", "duration_s"}
     unknown = sorted(set(scenario) - set(CLUSTER_SPEC) - extra)
     if unknown:
         raise ScenarioError(f"unknown key {unknown[0]!r}", unknown[0])
+    if "duration_s" in scenario:  # the run length belongs to the platform; only its type here
+        d = scenario["duration_s"]
+        if isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 86_400:
+            raise ScenarioError("must be an integer between 1 and 86400", "duration_s")
     out = _check({k: v for k, v in scenario.items() if k in CLUSTER_SPEC}, CLUSTER_SPEC, "")
     for key, spec in (("topics", TOPIC_SPEC), ("producers", PRODUCER_SPEC), ("groups", GROUP_SPEC)):
         items = scenario.get(key, [])

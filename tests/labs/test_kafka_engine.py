@@ -57,6 +57,11 @@ def test_contract_default_scenario_with_every_kind_of_command():
     assert {"stats", "leader_elected", "rebalance_done", "broker_fenced"} <= kinds
 
 
+def test_duration_is_accepted_and_left_to_the_platform():
+    engine = KafkaEngine.create(scenario(duration_s=120), 1)
+    assert engine.advance(1000) and not engine.finished
+
+
 def test_same_seed_same_placement_other_seed_other_placement():
     def layout(seed):
         return [p["replicas"] for p in topic_of(KafkaEngine.create(None, seed))["partitions"]]
@@ -78,6 +83,7 @@ def test_same_seed_same_placement_other_seed_other_placement():
         ({"producers": [{"id": "p", "topic": "orders", "acks": "1"}]}, "producers[0].idempotent"),
         ({"groups": [{"id": "g", "topic": "orders", "assignor": "sticky"}]}, "groups[0].assignor"),
         ({"objectives": ["win"]}, "objectives"),
+        ({"duration_s": 0}, "duration_s"),
     ],
 )
 def test_invalid_scenarios_name_the_offending_key(change, path):
