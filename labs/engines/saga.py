@@ -143,7 +143,12 @@ class SagaEngine(Engine):
         sim, st = self.sim, self.sim.st
         dst, proto = msg["dst"], msg["proto"]
         if dst == "orchestrator":
-            if not st["orch"]["up"]:
+            if proto == "tpc" and tpc.served_by_b(sim, msg):
+                if msg["kind"] == "PlaceOrder":
+                    tpc.on_place_order(sim, msg)
+                else:
+                    tpc.on_coordinator_message(sim, msg)
+            elif not st["orch"]["up"]:
                 sim.received(msg, "endpoint_down")
                 sim.redeliver(msg, "orchestrator down")
             elif proto == "orch":
@@ -490,7 +495,7 @@ class SagaEngine(Engine):
             "dead_letters": len(st["dlq"]),
             "two_pc": {
                 "transactions": [
-                    {k: tp["txns"][t][k] for k in ("id", "order_id", "state", "votes", "decision")}
+                    {k: tp["txns"][t][k] for k in ("id", "coord", "order_id", "state", "votes", "decision")}
                     for t in tp["txn_ids"][-40:]],
                 "locks": dict(tp["locks"]),
                 "waiting": {sku: [m["txn"] for m in q] for sku, q in tp["waiting"].items() if q},

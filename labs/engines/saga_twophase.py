@@ -5,6 +5,11 @@ a prepared record and votes. Phase 2: once every vote is in, the coordinator log
 and sends Commit or Abort. A participant that voted yes may not decide alone: if the coordinator
 crashes before the decision reaches it, it stays "in doubt", holding its locks, until the
 coordinator comes back (presumed abort when no decision was logged).
+
+Two coordinator instances share the work, as transaction managers embedded in two application
+servers would: A (the orchestrator lane, the one the learner can crash) and B (never crashed).
+While A is down B takes every new order, so B's transactions run into the locks that A's
+in-doubt participants still hold.
 """
 
 from __future__ import annotations
@@ -38,6 +43,17 @@ def empty_state() -> dict[str, Any]:
 # -- coordinator -----------------------------------------------------------------------------
 
 
+def served_by_b(sim: Sim, msg: dict[str, Any]) -> bool:
+    """Whether coordinator B handles this message (B is never down)."""
+    if msg["kind"] == "PlaceOrder":
+        txn = sim.st["tpc"]["txns"].get(sim.st["catalog"][msg["order"]]["saga"])
+        if txn is not None:
+            return txn["coord"] == "B"
+        return not sim.st["orch"]["up"] or int(msg["order"].split("-")[1]) % 2 == 0
+    txn = sim.st["tpc"]["txns"].get(msg.get("txn", ""))
+    return txn is not None and txn["coord"] == "B"
+
+
 def on_place_order(sim: Sim, msg: dict[str, Any]) -> None:
     tp = sim.st["tpc"]
     txid = sim.st["catalog"][msg["order"]]["saga"]
@@ -45,8 +61,10 @@ def on_place_order(sim: Sim, msg: dict[str, Any]) -> None:
         sim.received(msg, "duplicate_ignored")
         return
     sim.received(msg, "processed")
+    coord = "B" if served_by_b(sim, msg) else "A"
     tp["txns"][txid] = {
         "id": txid,
+        "coord": coord,
         "order_id": msg["order"],
         "state": "preparing",
         "votes": {},
@@ -58,7 +76,9 @@ def on_place_order(sim: Sim, msg: dict[str, Any]) -> None:
     tp["txn_ids"].append(txid)
     sim.st["mode_stats"]["two_phase_commit"]["started"] += 1
     sim.emit("txn_started", txn_id=txid, order_id=msg["order"])
-    sim.log("coordinator", msg["order"], f"{txid}: begin, PREPARE sent to all participants")
+    sim.log(
+        f"coordinator {coord}", msg["order"], f"{txid}: begin, PREPARE sent to all participants"
+    )
     for svc in SERVICES:
         sim.send("tpc", "orchestrator", svc, "Prepare", f"{txid}/prepare", msg["order"], txn=txid)
 
@@ -78,7 +98,7 @@ def on_coordinator_message(sim: Sim, msg: dict[str, Any]) -> None:
         if txn["votes"][svc] == "no":
             _decide(sim, txn, "abort")
         elif len(txn["votes"]) == len(SERVICES):
-            if sim.st["orch"]["crash_armed"]:
+            if sim.st["orch"]["crash_armed"] and txn["coord"] == "A":
                 from labs.engines.saga_orchestrator import crash
 
                 crash(sim)  # every participant is prepared and no decision is logged
@@ -96,14 +116,15 @@ def on_coordinator_message(sim: Sim, msg: dict[str, Any]) -> None:
         mode_stats = sim.st["mode_stats"]["two_phase_commit"]
         mode_stats["completed" if txn["decision"] == "commit" else "compensated"] += 1
         sim.emit(f"txn_{txn['state']}", txn_id=txn["id"], order_id=txn["order_id"])
-        sim.log("coordinator", txn["order_id"], f"{txn['id']}: {txn['state']}")
+        sim.log(f"coordinator {txn['coord']}", txn["order_id"], f"{txn['id']}: {txn['state']}")
 
 
 def _decide(sim: Sim, txn: dict[str, Any], decision: str) -> None:
     txn["decision"] = decision
     txn["state"] = "committing" if decision == "commit" else "aborting"
     sim.emit("txn_decision", txn_id=txn["id"], order_id=txn["order_id"], decision=decision)
-    sim.log("coordinator", txn["order_id"], f"{txn['id']}: decision {decision.upper()} logged")
+    sim.log(f"coordinator {txn['coord']}", txn["order_id"],
+            f"{txn['id']}: decision {decision.upper()} logged")  # fmt: skip
     _send_decision(sim, txn)
 
 
@@ -128,7 +149,11 @@ def in_doubt(sim: Sim) -> list[dict[str, Any]]:
 
 def on_coordinator_crash(sim: Sim) -> None:
     tp = sim.st["tpc"]
-    open_txns = [t for t in tp["txn_ids"] if tp["txns"][t]["decision"] is None]
+    open_txns = [
+        t
+        for t in tp["txn_ids"]
+        if tp["txns"][t]["decision"] is None and tp["txns"][t]["coord"] == "A"
+    ]
     if open_txns:
         sim.st["flags"]["tpc_crash_open"] = open_txns
         sim.schedule(sim.now + BLOCKED_AFTER_MS, "check_blocked", sim.st["orch"]["epoch"])
@@ -138,7 +163,11 @@ def on_check_blocked(sim: Sim, epoch: int) -> None:
     st = sim.st
     if st["orch"]["epoch"] != epoch or st["orch"]["up"]:
         return
-    doubt = [row for row in in_doubt(sim) if st["tpc"]["txns"][row["txn"]]["decision"] is None]
+    txns = st["tpc"]["txns"]
+    doubt = [
+        row for row in in_doubt(sim)
+        if txns[row["txn"]]["decision"] is None and txns[row["txn"]]["coord"] == "A"
+    ]  # fmt: skip
     if not doubt:
         return
     waiting = sum(len(q) for q in st["tpc"]["waiting"].values())
@@ -146,17 +175,17 @@ def on_check_blocked(sim: Sim, epoch: int) -> None:
     sim.emit("participants_blocked", in_doubt=len(doubt), locks=len(st["tpc"]["locks"]),
              waiting=waiting)  # fmt: skip
     queued = f"; {waiting} transactions queued behind their locks" if waiting else ""
-    sim.log("coordinator", "", f"{len(doubt)} participants in doubt, holding locks{queued}")
+    sim.log("coordinator A", "", f"{len(doubt)} participants in doubt, holding locks{queued}")
 
 
 def on_coordinator_restart(sim: Sim) -> None:
     tp = sim.st["tpc"]
     for txid in tp["txn_ids"]:
         txn = tp["txns"][txid]
-        if txn["state"] in ("committed", "aborted"):
+        if txn["state"] in ("committed", "aborted") or txn["coord"] != "A":
             continue
         if txn["decision"] is None:
-            sim.log("coordinator", txn["order_id"], f"{txid}: no decision in the log, "
+            sim.log("coordinator A", txn["order_id"], f"{txid}: no decision in the log, "
                     "presumed abort")  # fmt: skip
             _decide(sim, txn, "abort")
         else:

@@ -109,7 +109,7 @@ export function createVisualiser(container, ctx) {
     const mode = s.mode.replaceAll("_", " ");
     head.replaceChildren(...[
       chip("mode", mode, "accent"),
-      chip(s.mode === "two_phase_commit" ? "coordinator" : "orchestrator", orchText, orch.up ? "ok" : "bad"),
+      chip(s.mode === "two_phase_commit" ? "coordinator A" : "orchestrator", orchText, orch.up ? "ok" : "bad"),
       chip("idempotent consumers", s.idempotent_consumers ? "on" : "off", s.idempotent_consumers ? "ok" : "warn"),
       chip("t", fmtT(Math.max(st.clock, 0)), ""),
       chip("messages", stats.messages, ""),
@@ -141,11 +141,11 @@ export function createVisualiser(container, ctx) {
       const x = laneX(lane);
       const isDown = down.has(lane);
       const label = lane === "orchestrator" && st.snap && st.snap.mode === "two_phase_commit"
-        ? "Coordinator" : LANE_LABEL[lane];
+        ? (isDown ? "Coord. A down · B up" : "Coordinators A · B") : LANE_LABEL[lane];
       nodes.push(svg("rect", { x: x - 62, y: 4, width: 124, height: 26, rx: 5,
         class: `lane-head${isDown ? " down" : ""}` }));
       nodes.push(svg("text", { x, y: 22, class: "lane-label", "text-anchor": "middle" },
-        isDown ? `${label} (down)` : label));
+        isDown && !label.includes("down") ? `${label} (down)` : label));
       nodes.push(svg("line", { x1: x, y1: 30, x2: x, y2: SEQ_H, class: `lane-line${isDown ? " down" : ""}` }));
     }
     const visible = st.msgs.filter((m) => m.arrive >= start && m.sent <= st.clock);
@@ -253,10 +253,7 @@ export function createVisualiser(container, ctx) {
     const modes = ["orchestration", "choreography"];
     if (c.two_phase_commit.started) modes.push("two_phase_commit");
     const row = (label, fn) => el("tr", {}, el("th", {}, label), ...modes.map((m) => el("td", {}, fn(c[m]))));
-    const links = (m) => {
-      const through = m.links.filter((l) => l.includes("orchestrator")).length;
-      return `${through} via orchestrator/coordinator`;
-    };
+    const through = (m) => m.links.filter((l) => l.includes("orchestrator")).length;
     compare.replaceChildren(
       el("h3", {}, "Orchestration vs choreography"),
       el("table", { class: "saga-compare-table" },
@@ -267,7 +264,8 @@ export function createVisualiser(container, ctx) {
           row("compensated / aborted", (m) => m.compensated),
           row("messages", (m) => m.messages),
           row("messages per saga", (m) => m.messages_per_saga ?? "–"),
-          row("links", links),
+          row("links between parties", (m) => m.links.length),
+          row("… through the orchestrator / coordinator", through),
           row("service ↔ service links", (m) => m.service_to_service_links.length
             ? el("span", { class: "coupled" }, `${m.service_to_service_links.length}: ${m.service_to_service_links.join(", ")}`)
             : "0"))),
@@ -343,7 +341,7 @@ export function createVisualiser(container, ctx) {
     const blocked = !st.snap.orchestrator.up && t.in_doubt.length;
     tpc.replaceChildren(
       el("h3", {}, "Two-phase commit"),
-      blocked ? el("p", { class: "saga-alert" }, `Coordinator down: ${t.in_doubt.length} participants in doubt, holding locks. They cannot commit or abort on their own.`) : null,
+      blocked ? el("p", { class: "saga-alert" }, `Coordinator A is down: its participants are in doubt, holding locks; they cannot commit or abort on their own. Coordinator B's transactions on the same products queue behind those locks.`) : null,
       el("div", { class: "saga-tpc-grid" },
         el("div", {}, el("h4", {}, "Locks held"), locks.length
           ? el("ul", {}, ...locks.map(([sku, tx]) => el("li", { class: "warn" }, `${sku}: ${tx}`))) : el("p", { class: "muted" }, "none")),
@@ -353,7 +351,7 @@ export function createVisualiser(container, ctx) {
           ? el("ul", {}, ...t.in_doubt.slice(0, 8).map((r) => el("li", { class: blocked ? "bad" : "" },
             `${r.participant} · ${r.txn} since ${fmtT(r.since_ms)}`))) : el("p", { class: "muted" }, "none"))),
       el("table", { class: "saga-txns" }, el("tbody", {}, ...t.transactions.slice(-6).reverse().map((x) => el("tr", {},
-        el("td", {}, x.id), el("td", {}, x.order_id), el("td", {}, el("span", { class: `status ${x.state}` }, x.state)),
+        el("td", {}, x.id), el("td", {}, `coordinator ${x.coord}`), el("td", {}, x.order_id), el("td", {}, el("span", { class: `status ${x.state}` }, x.state)),
         el("td", { class: "small" }, Object.entries(x.votes).map(([p, v]) => `${p} ${v}`).join(", ") || "no votes yet"))))));
   }
 

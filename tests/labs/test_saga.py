@@ -280,7 +280,7 @@ def test_two_phase_commit_coordinator_crash_after_prepare_blocks_participants() 
     assert not snap["orchestrator"]["up"]
     assert {row["participant"] for row in tpc["in_doubt"]} == {
         "order", "inventory", "payment", "shipping"}  # fmt: skip
-    blocked_txn = tpc["in_doubt"][0]["txn"]
+    (blocked_txn,) = engine.sim.st["flags"]["tpc_crash_open"]
     assert blocked_txn in tpc["locks"].values()
     assert sum(snap["inventory"]["reserved"].values()) > 0  # stock held by the prepared txn
     order_id = next(t["order_id"] for t in tpc["transactions"] if t["id"] == blocked_txn)
@@ -291,6 +291,27 @@ def test_two_phase_commit_coordinator_crash_after_prepare_blocks_participants() 
     assert snap["two_pc"]["locks"] == {} and snap["two_pc"]["in_doubt"] == []
     assert snap["orders"][order_id]["status"] == "rejected"  # presumed abort
     assert engine.all_done() and not engine.problems()
+
+
+def test_while_coordinator_a_is_down_b_keeps_going_and_queues_behind_the_in_doubt_lock() -> None:
+    big = {"widget": 1000, "gadget": 1000, "gizmo": 1000}
+    engine = engine_for(mode="two_phase_commit", orders=40, order_interval_ms=100, stock=big)
+    engine.apply({"type": "crash_orchestrator", "when": "after_next_step"})
+    events = run_until(engine, 5_000)
+    crashed_at = next(e["t"] for e in events if e["type"] == "orchestrator_crashed")
+    (blocked,) = engine.sim.st["flags"]["tpc_crash_open"]
+    txns = engine.snapshot()["two_pc"]["transactions"]
+    assert next(t for t in txns if t["id"] == blocked)["coord"] == "A"
+    # B's transactions on the same product wait behind the lock A's participant holds ...
+    waits = [e for e in events if e["type"] == "lock_wait" and e["held_by"] == blocked]
+    assert waits
+    assert engine.snapshot()["two_pc"]["waiting"]
+    # ... while those on other products still commit
+    assert any(e["type"] == "txn_committed" and e["t"] > crashed_at + 500 for e in events)
+    engine.apply({"type": "restart_orchestrator"})
+    run_until(engine, 60_000)
+    assert engine.all_done() and not engine.problems()
+    assert engine.snapshot()["two_pc"]["waiting"] == {}
 
 
 def test_two_phase_commit_serialises_transactions_on_the_same_lock() -> None:

@@ -91,9 +91,11 @@ def test_two_phase_commit_frame_shows_blocked_participants(page, static_server) 
     page.goto(f"{static_server}?frame=tpc")
     page.wait_for_selector("body[data-ready='1']")
     panel = page.locator(".saga-tpc")
-    assert "participants in doubt, holding locks" in panel.inner_text()
+    assert "participants are in doubt, holding locks" in panel.inner_text()
     assert panel.locator("li.warn").count() >= 1  # a lock still held
-    assert "Coordinator (down)" in page.locator(".saga-seq-svg").text_content()
+    waiting = panel.locator("h4", has_text="Waiting for a lock").locator("xpath=..")
+    assert waiting.locator("li").count() >= 1  # coordinator B's transactions queue behind it
+    assert "Coord. A down" in page.locator(".saga-seq-svg").text_content()
     assert not errors
 
 
