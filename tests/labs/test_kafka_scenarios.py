@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,14 @@ def test_scenario_is_not_won_by_doing_nothing(slug):
     engine = KafkaEngine.create(load(slug)["scenario"], seed=3)
     run(engine, 150_000, 1000)
     assert not all(o["met"] for o in engine.objectives())
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_checkpoints_stay_small_over_a_whole_run(slug):
+    doc = load(slug)
+    engine = KafkaEngine.create(doc["scenario"], seed=1)
+    engine.advance(doc["duration_s"] * 1000)
+    state = json.loads(json.dumps(engine.dump()))
+    assert len(json.dumps(state)) < 150_000
+    restored = KafkaEngine.load(state)
+    assert restored.advance(engine.now_ms + 5000) == engine.advance(engine.now_ms + 5000)
