@@ -31,7 +31,7 @@ function svg(tag, attrs = {}) {
 
 // A stable colour per key: FNV-1a over the key, then murmur3's finaliser so that keys that
 // differ in one character (order-1, order-2) still get far-apart hues.
-function keyHue(key) {
+function keyColour(key) {
   let h = 0x811c9dc5;
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   h ^= h >>> 16;
@@ -39,7 +39,9 @@ function keyHue(key) {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return Math.round(((h >>> 0) / 4294967296) * 24) * 15; // 24 distinct hues
+  const u = h >>> 0;
+  // 24 hues times 3 lightness levels, so neighbouring keys rarely look alike.
+  return `--hue:${(u % 24) * 15};--light:${[42, 56, 70][Math.floor(u / 24) % 3]}%`;
 }
 
 const fmtT = (ms) => `${(ms / 1000).toFixed(1)} s`;
@@ -189,7 +191,7 @@ export function createVisualiser(container, ctx) {
       else if (!rec) cls += " gap";
       else if (rec[2]) { cls += " tomb"; title += `, key ${rec[1]}, tombstone`; }
       else if (rec[1] === null) { cls += " nokey"; title += ", no key"; }
-      else { style = `--hue:${keyHue(rec[1])}`; cls += " keyed"; title += `, key ${rec[1]}`; }
+      else { style = keyColour(rec[1]); cls += " keyed"; title += `, key ${rec[1]}`; }
       if (off >= part.hw && off < log.leo) cls += " above-hw";
       if (log.segments.includes(off)) cls += " seg-start";
       cells.push(el("span", { class: cls, style, title }));
