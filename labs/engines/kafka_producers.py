@@ -7,9 +7,11 @@ is one tick). The leader answers:
 - acks=all: NOT_ENOUGH_REPLICAS (nothing appended) when the ISR is smaller than
   min.insync.replicas; else appended and acknowledged once the high watermark passes it, or
   NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum meanwhile.
-Unreachable leaders and slow acknowledgements end in a timeout after request.timeout.ms;
-NOT_LEADER_OR_FOLLOWER after a leader change. All are retriable: the producer retries after
-retry.backoff.ms while it has retries left and delivery.timeout.ms has not passed. A retried
+A crashed leader refuses the connection and a partition without a leader has none to send to:
+both fail at once. A cut-off leader and slow acknowledgements end in a timeout after
+request.timeout.ms; a leader change gives NOT_LEADER_OR_FOLLOWER. All are retriable: the
+producer retries after an exponential backoff (retry.backoff.ms doubling up to 1 s, KIP-580)
+while it has retries left and delivery.timeout.ms has not passed. A retried
 record that the leader had in fact appended is appended again (a duplicate) unless idempotence
 is on, in which case the leader recognises (producer id, sequence) and returns the first offset.
 """
@@ -26,6 +28,7 @@ __all__ = ["tick_producer", "send_record", "RESULT_KEYS"]
 
 RESULT_KEYS = ("acked", "sent", "not_enough_replicas", "timeout")
 RECENT = 12
+RETRY_BACKOFF_MAX_MS = 1000
 
 
 def _result(prod: dict, rec: dict, result: str, offset: int, now: int, out: list) -> None:
@@ -92,11 +95,17 @@ def _next_key(prod: dict, rng: Any) -> str | None:
 
 
 def _fail_or_retry(prod: dict, rec: dict, error: str, now: int, out: list) -> None:
+    # KIP-580 (3.7): the backoff doubles per attempt up to retry.backoff.max.ms (1 s); the
+    # lab leaves out the 20 % jitter.
+    backoff = min(
+        prod["retry_backoff_ms"] * 2 ** (rec["attempts"] - 1),
+        max(RETRY_BACKOFF_MAX_MS, prod["retry_backoff_ms"]),
+    )
     if (
         rec["attempts"] <= prod["retries"]
-        and now + prod["retry_backoff_ms"] - rec["first_ms"] < prod["delivery_timeout_ms"]
+        and now + backoff - rec["first_ms"] < prod["delivery_timeout_ms"]
     ):
-        rec["retry_at"] = now + prod["retry_backoff_ms"]
+        rec["retry_at"] = now + backoff
         prod["retry"].append(rec)
         prod["retries_done"] += 1
     else:
@@ -141,8 +150,13 @@ def _dispatch(state: dict, prod: dict, batch: list[dict], now: int, out: list) -
                 _append(part, cfg, prod, rec, now)
             _result(prod, rec, "sent", -1, now, out)
             continue
+        if leader < 0 or brokers[leader]["status"] == "down":
+            # No leader in the metadata, or the connection to a dead broker is refused: a
+            # quick retriable error, then the retry finds the leader after a metadata refresh.
+            _fail_or_retry(prod, rec, "leader_not_available", now, out)
+            continue
         if not reachable:
-            # No answer: the request times out (metadata refresh is folded into the retry).
+            # A cut-off broker never answers: the request times out.
             rec["timeout_at"] = now + prod["request_timeout_ms"]
             rec["epoch"] = -1
             prod["inflight"].append(rec)

@@ -44,7 +44,7 @@ PRODUCER_SPEC: dict[str, tuple] = {
     "key_prefix": (str, 0, 20, "k"),
     "acks": (str, ("0", "1", "all"), None, "all"),
     "idempotent": (bool, None, None, True),
-    "retries": (int, 0, 100, 10),
+    "retries": (int, 0, 2_147_483_647, 2_147_483_647),
     "batch_size": (int, RECORD_BYTES, 10**6, 16384),
     "request_timeout_ms": (int, 500, 120000, 30000),
     "delivery_timeout_ms": (int, 500, 600000, 120000),
