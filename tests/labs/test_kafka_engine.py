@@ -562,3 +562,39 @@ def test_one_simulated_second_costs_a_few_ms_of_cpu():
     engine.advance(60_000)
     per_second_ms = (time.process_time() - start) / 60 * 1000
     assert per_second_ms < 10, per_second_ms
+
+
+def test_every_command_in_the_schema_can_be_applied():
+    engine = KafkaEngine.create(None, 1)
+    engine.advance(2000)
+    examples = {
+        "stop_broker": {"broker": 2},
+        "start_broker": {"broker": 2},
+        "isolate_broker": {"broker": 1},
+        "slow_follower": {"broker": 0, "delay_ms": 3000},
+        "set_rate": {"producer": "p1", "rate": 30},
+        "set_acks": {"producer": "p1", "acks": "1", "idempotent": False},
+        "set_keys": {"producer": "p1", "keys": 0},
+        "produce_record": {"producer": "p1", "key": "k1", "value": "", "tombstone": True},
+        "set_min_insync": {"topic": "orders", "value": 3},
+        "set_unclean": {"topic": "orders", "enabled": True},
+        "add_partitions": {"topic": "orders", "count": 8},
+        "set_retention": {"topic": "orders", "retention_ms": 60_000, "retention_bytes": -1},
+        "add_consumer": {"group": "g1"},
+        "remove_consumer": {"group": "g1", "consumer": ""},
+        "crash_consumer": {"group": "g1", "consumer": ""},
+        "stall_consumer": {"group": "g1", "consumer": "c1"},
+        "resume_consumer": {"group": "g1", "consumer": "c1"},
+        "set_assignor": {"group": "g1", "assignor": "roundrobin"},
+        "set_commit": {"group": "g1", "mode": "manual"},
+        "set_consumer_rate": {"group": "g1", "rate": 5},
+    }
+    assert set(examples) == {c["type"] for c in KafkaEngine.command_schema()}
+    for ctype in [c["type"] for c in KafkaEngine.command_schema()]:
+        ack = engine.apply({"type": ctype, **examples[ctype]})
+        assert ack["type"] == "command_applied" and ack["command"]["type"] == ctype
+        assert json.loads(json.dumps(ack)) == ack
+        engine.advance(engine.now_ms + 500)
+    assert len(topic_of(engine)["partitions"]) == 8
+    engine.advance(engine.now_ms + 20_000)
+    assert json.loads(json.dumps(engine.snapshot())) == engine.snapshot()
