@@ -1,11 +1,13 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
+from config.events import STREAM_KEY
 from config.health import health_report
-from config.permissions import PUBLIC, permission
+from config.permissions import INSTRUCTOR, PUBLIC, permission
+from config.sse import resume_id, sse_response, stream_events
 
 
 @permission(PUBLIC)
@@ -40,3 +42,9 @@ def error_500(request: HttpRequest) -> HttpResponse:
     from django.template import loader
 
     return HttpResponse(loader.get_template("errors/500.html").render({}), status=500)
+
+
+@permission(INSTRUCTOR)
+async def activity_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """Live feed of learning events for instructors (the dashboard filters it per cohort)."""
+    return sse_response(stream_events(STREAM_KEY, resume_id(request, default="$")))
