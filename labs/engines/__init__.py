@@ -136,6 +136,9 @@ ENGINE_PATHS: dict[str, str] = {
     "circuit-breaker": "labs.engines.breaker:BreakerEngine",
     "kafka": "labs.engines.kafka:KafkaEngine",
     "saga": "labs.engines.saga:SagaEngine",
+    "event-sourcing": "labs.engines.event_sourcing:EventSourcingEngine",
+    "api-gateway": "labs.engines.gateway:GatewayEngine",
+    "kubernetes": "labs.engines.kubernetes:KubernetesEngine",
 }
 
 
