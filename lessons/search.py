@@ -1,0 +1,132 @@
+"""Full-text search over published lessons: SQLite FTS5 by default, PostgreSQL full-text on
+PostgreSQL, behind `search(query, limit)`. Title hits outrank headings, headings outrank body."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+
+from django.db import connection
+
+TABLE = "lessons_search"
+WORD_RE = re.compile(r"\w+", re.UNICODE)
+START, END = "\x02", "\x03"
+
+
+@dataclass
+class Hit:
+    lesson_id: int
+    title: str
+    url: str
+    module: str
+    snippet: str  # safe HTML with <mark>
+    title_html: str
+    rank: float
+
+
+def _pg() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def rebuild() -> None:
+    """Refresh the index from published lessons (load_site calls it inside its transaction)."""
+    if _pg():
+        return  # PostgreSQL ranks straight from the lesson columns
+    with connection.cursor() as cur:
+        cur.execute(
+            f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
+            "title, headings, body, lesson_id UNINDEXED, tokenize='porter unicode61')"
+        )
+        cur.execute(f"DELETE FROM {TABLE}")
+        cur.execute(
+            f"INSERT INTO {TABLE} (title, headings, body, lesson_id) "
+            "SELECT title, headings, plain_text, id FROM lessons_lesson WHERE published"
+        )
+
+
+def _mark(text: str) -> str:
+    return html.escape(text).replace(START, "<mark>").replace(END, "</mark>")
+
+
+def search(query: str, limit: int = 20) -> list[Hit]:
+    words = WORD_RE.findall(query or "")[:8]
+    if not words:
+        return []
+    from .models import Lesson
+
+    if _pg():
+        return _search_pg(words, limit)
+    match = " ".join(f'"{w}"*' for w in words)
+    sql = (
+        f"SELECT lesson_id, snippet({TABLE}, 2, ?, ?, '…', 14), "
+        f"highlight({TABLE}, 0, ?, ?), bm25({TABLE}, 10.0, 4.0, 1.0) AS r "
+        f"FROM {TABLE} WHERE {TABLE} MATCH ? ORDER BY r LIMIT ?"
+    )
+    try:
+        with connection.cursor() as cur:
+            cur.execute(sql, [START, END, START, END, match, limit])
+            rows = cur.fetchall()
+    except Exception:  # no index yet (site not loaded) or a query FTS5 refuses
+        return []
+    lessons = Lesson.objects.select_related("course", "module").in_bulk([r[0] for r in rows])
+    hits = []
+    for lid, snip, title, rank in rows:
+        lesson = lessons.get(int(lid))
+        if lesson is None or not lesson.published:
+            continue
+        hits.append(
+            Hit(
+                lesson.pk,
+                lesson.title,
+                lesson.get_absolute_url(),
+                lesson.module.title,
+                _mark(snip),
+                _mark(title),
+                rank,
+            )
+        )
+    return hits
+
+
+def _search_pg(words: list[str], limit: int) -> list[Hit]:  # pragma: no cover (PostgreSQL only)
+    from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+
+    from .models import Lesson
+
+    q = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="english")
+    vector = (
+        SearchVector("title", weight="A", config="english")
+        + SearchVector("headings", weight="B", config="english")
+        + SearchVector("plain_text", weight="C", config="english")
+    )
+    rows = (
+        Lesson.objects.filter(published=True)
+        .select_related("course", "module")
+        .annotate(rank=SearchRank(vector, q))
+        .filter(rank__gt=0)
+        .annotate(
+            snip=SearchHeadline(
+                "plain_text",
+                q,
+                config="english",
+                start_sel=START,
+                stop_sel=END,
+                max_words=30,
+                min_words=10,
+            )
+        )
+        .order_by("-rank")[:limit]
+    )
+    return [
+        Hit(
+            r.pk,
+            r.title,
+            r.get_absolute_url(),
+            r.module.title,
+            _mark(r.snip),
+            html.escape(r.title),
+            r.rank,
+        )
+        for r in rows
+    ]
