@@ -59,9 +59,9 @@ def search(query: str, limit: int = 20) -> list[Hit]:
         return _search_pg(words, limit)
     match = " ".join(f'"{w}"*' for w in words)
     sql = (
-        f"SELECT lesson_id, snippet({TABLE}, 2, ?, ?, '…', 14), "
-        f"highlight({TABLE}, 0, ?, ?), bm25({TABLE}, 10.0, 4.0, 1.0) AS r "
-        f"FROM {TABLE} WHERE {TABLE} MATCH ? ORDER BY r LIMIT ?"
+        f"SELECT lesson_id, snippet({TABLE}, 2, %s, %s, '…', 14), "
+        f"highlight({TABLE}, 0, %s, %s), bm25({TABLE}, 10.0, 4.0, 1.0) AS r "
+        f"FROM {TABLE} WHERE {TABLE} MATCH %s ORDER BY r LIMIT %s"
     )
     try:
         with connection.cursor() as cur:

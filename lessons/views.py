@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import mimetypes
+
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET, require_POST
+
+from config.permissions import LEARNER, PUBLIC, permission
+
+from . import search as search_mod
+from . import services
+from .loader import asset_path
+from .models import BankQuestion, Course, Lesson
+
+
+@require_GET
+@permission(PUBLIC)
+def catalog(request: HttpRequest) -> HttpResponse:
+    courses = services.catalog(request.user)
+    bars = {}
+    if request.user.is_authenticated:
+        for course in courses:
+            bars[course.pk] = services.rollup(course, services.completed_ids(request.user, course))
+    items = [(c, bars.get(c.pk)) for c in courses]
+    return render(request, "lessons/catalog.html", {"items": items})
+
+
+def _course(slug: str) -> Course:
+    return get_object_or_404(Course, slug=slug, published=True)
+
+
+@require_GET
+@permission(PUBLIC)
+def course_page(request: HttpRequest, course: str) -> HttpResponse:
+    course_obj = _course(course)
+    done = services.completed_ids(request.user, course_obj)
+    progress = services.rollup(course_obj, done)
+    modules = [{**m, "bar": progress["modules"][m["id"]]} for m in course_obj.outline]
+    return render(
+        request,
+        "lessons/course.html",
+        {
+            "course": course_obj,
+            "modules": modules,
+            "done": done,
+            "progress": progress,
+        },
+    )
+
+
+def _lesson(course: str, slug: str) -> Lesson:
+    return get_object_or_404(
+        Lesson.objects.select_related("course", "module"),
+        course__slug=course,
+        slug=slug,
+        published=True,
+        course__published=True,
+    )
+
+
+@require_GET
+@permission(PUBLIC)
+def lesson_page(request: HttpRequest, course: str, slug: str) -> HttpResponse:
+    lesson = _lesson(course, slug)
+    course_obj = lesson.course
+    done = services.completed_ids(request.user, course_obj)
+    flat = [(m, le) for m in course_obj.outline for le in m["lessons"]]
+    index = next((i for i, (_, le) in enumerate(flat) if le["id"] == lesson.pk), 0)
+    prev_l = flat[index - 1][1] if index > 0 else None
+    next_l = flat[index + 1][1] if index + 1 < len(flat) else None
+    return render(
+        request,
+        "lessons/lesson.html",
+        {
+            "lesson": lesson,
+            "course": course_obj,
+            "outline": course_obj.outline,
+            "done": done,
+            "is_done": lesson.pk in done,
+            "progress": services.rollup(course_obj, done)["course"],
+            "prev": prev_l,
+            "next": next_l,
+            "position": index + 1,
+            "count": len(flat),
+        },
+    )
+
+
+def _seconds(request: HttpRequest) -> int:
+    try:
+        return int(request.POST.get("seconds", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+@require_POST
+@permission(LEARNER)
+def mark_complete(request: HttpRequest, course: str, slug: str) -> HttpResponse:
+    lesson = _lesson(course, slug)
+    services.complete(request.user, lesson, _seconds(request))
+    done = services.completed_ids(request.user, lesson.course)
+    return render(
+        request,
+        "lessons/partials/complete.html",
+        {
+            "lesson": lesson,
+            "course": lesson.course,
+            "is_done": True,
+            "oob": True,
+            "progress": services.rollup(lesson.course, done)["course"],
+        },
+    )
+
+
+@require_POST
+@permission(LEARNER)
+def record_progress(request: HttpRequest, course: str, slug: str) -> HttpResponse:
+    lesson = _lesson(course, slug)
+    services.record_time(request.user, lesson, _seconds(request))
+    return HttpResponse(status=204)
+
+
+@require_GET
+@permission(PUBLIC)
+def asset(request: HttpRequest, course: str, rel: str) -> HttpResponse:
+    course_obj = _course(course)
+    path = asset_path(course_obj.source_dir, rel)
+    if path is None:
+        raise Http404("no such image")
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    response = FileResponse(path.open("rb"), content_type=content_type)
+    response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@require_GET
+@permission(PUBLIC)
+def check_question(request: HttpRequest, qid: str) -> HttpResponse:
+    question = get_object_or_404(BankQuestion, qid=qid, published=True)
+    data = question.data
+    from .rendering import render_simple
+
+    choices: list[str] = []
+    if question.type in ("single", "multiple"):
+        choices = [render_simple(str(o.get("text", ""))) for o in data.get("options", [])]
+    elif question.type == "truefalse":
+        choices = ["True", "False"]
+    elif question.type == "ordering":
+        choices = sorted(str(i) for i in data.get("items", []))
+    elif question.type == "matching":
+        choices = [str(p[0]) for p in data.get("pairs", []) if p]
+    quiz = (
+        question.course.lessons.filter(slug=question.lesson_slug)
+        .values_list("quiz", flat=True)
+        .first()
+    )
+    return render(
+        request,
+        "lessons/partials/check.html",
+        {
+            "question": question,
+            "text_html": render_simple(str(data.get("text", ""))),
+            "choices": choices,
+            "quiz_url": f"/quizzes/{quiz}/" if quiz else "",
+        },
+    )
+
+
+@require_GET
+@permission(PUBLIC)
+def search_view(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()[:200]
+    hits = search_mod.search(q) if q else []
+    template = "lessons/partials/search_results.html" if request.htmx else "lessons/search.html"
+    return render(request, template, {"q": q, "hits": hits})
