@@ -53,8 +53,11 @@ async def stream_events(
     `data` field and uses its `type` as the event name. `before()` may yield initial frames
     (a snapshot). A Redis failure ends the stream with an `interrupted` event.
     """
+    from config.metrics import OPEN_STREAMS
+
     client = new_async_redis()
     decode = decode or _default_decode
+    OPEN_STREAMS.inc()
     try:
         if before is not None:
             for frame in await before():
@@ -79,6 +82,7 @@ async def stream_events(
                     if is_terminal is not None and is_terminal(name, data):
                         return
     finally:
+        OPEN_STREAMS.dec()
         await client.aclose()
 
 

@@ -8,6 +8,8 @@ import socket
 from celery import shared_task
 from django.contrib.auth import get_user_model
 
+import config.metrics  # noqa: F401  (connects the task-outcome signals in every worker)
+
 
 @shared_task(name="config.ping")
 def ping(token: str) -> dict:

@@ -9,6 +9,7 @@ admin.site.site_header = "Decoupled administration"
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics, name="metrics"),
     path("events/activity", views.activity_stream, name="activity_stream"),
     path("accounts/", include(accounts.urlpatterns)),
     path("courses/", include("lessons.urls")),

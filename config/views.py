@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from config.events import STREAM_KEY
 from config.health import health_report
+from config.metrics import render_metrics
 from config.permissions import INSTRUCTOR, PUBLIC, permission
 from config.sse import resume_id, sse_response, stream_events
 
@@ -22,11 +24,28 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html", {"courses": courses})
 
 
+def health_response() -> JsonResponse:
+    healthy, report = health_report()
+    response = JsonResponse(report, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @never_cache
 @permission(PUBLIC)
 def healthz(request: HttpRequest) -> JsonResponse:
-    healthy, report = health_report()
-    return JsonResponse(report, status=200 if healthy else 503)
+    return health_response()
+
+
+@permission(PUBLIC)
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format. With METRICS_TOKEN set, scrapers must send it as a bearer token."""
+    token = settings.METRICS_TOKEN
+    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
+        return HttpResponse(
+            "metrics need the bearer token\n", status=401, content_type="text/plain"
+        )
+    return render_metrics()
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
