@@ -12,6 +12,11 @@ from django.shortcuts import redirect, render
 from django.urls import path, reverse_lazy
 
 from config.permissions import LEARNER, PUBLIC, permission
+from config.ratelimit import client_ip, hit
+
+LOGIN_LIMIT_PER_IP = 20  # attempts per 5 minutes
+LOGIN_LIMIT_PER_USER = 10
+SIGNUP_LIMIT = 10  # accounts per address per hour
 
 
 class SignUpForm(UserCreationForm):
@@ -33,6 +38,12 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignUpForm(request.POST or None)
+    if request.method == "POST":
+        verdict = hit("signup", client_ip(request), limit=SIGNUP_LIMIT, window_s=3600)
+        if not verdict.allowed:
+            form.is_valid()  # keep field errors and what was typed
+            form.add_error(None, verdict.message)
+            return render(request, "registration/signup.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -43,6 +54,28 @@ def signup(request: HttpRequest) -> HttpResponse:
     )
 
 
+class RateLimitedLoginView(auth_views.LoginView):
+    """Log-in limited per client address and per username, so guessing is slow."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        username = (request.POST.get("username") or "").strip().lower()[:150]
+        for verdict in (
+            hit("login-ip", client_ip(request), limit=LOGIN_LIMIT_PER_IP, window_s=300),
+            hit("login-user", username or "-", limit=LOGIN_LIMIT_PER_USER, window_s=300),
+        ):
+            if not verdict.allowed:
+                form = self.get_form()
+                form.errors.clear()
+                form.add_error(None, verdict.message)
+                response = self.render_to_response(self.get_context_data(form=form))
+                response.status_code = 429
+                response["Retry-After"] = str(verdict.retry_after_s)
+                return response
+        return super().post(request, *args, **kwargs)
+
+
 def _public(view):
     return permission(PUBLIC)(view)
 
@@ -51,7 +84,7 @@ urlpatterns = [
     path("signup/", signup, name="signup"),
     path(
         "login/",
-        _public(auth_views.LoginView.as_view(redirect_authenticated_user=True)),
+        _public(RateLimitedLoginView.as_view()),
         name="login",
     ),
     path("logout/", _public(auth_views.LogoutView.as_view()), name="logout"),

@@ -85,3 +85,28 @@ def test_error_pages_use_the_site_layout(client):
     response = client.get("/no-such-page/")
     assert response.status_code == 404
     assert b"Page not found" in response.content and b"site-header" in response.content
+
+
+@pytest.mark.django_db
+def test_login_is_rate_limited_per_username(client, make_user, redis_client):
+    from classroom.accounts import LOGIN_LIMIT_PER_USER
+
+    make_user("ada")
+    for _ in range(LOGIN_LIMIT_PER_USER):
+        response = client.post("/accounts/login/", {"username": "ada", "password": "wrong"})
+        assert response.status_code == 200
+    response = client.post("/accounts/login/", {"username": "ada", "password": "pw-ada-1X"})
+    assert response.status_code == 429
+    assert b"Too many attempts" in response.content
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_signup_is_rate_limited_per_address(client, redis_client):
+    from classroom.accounts import SIGNUP_LIMIT
+
+    for number in range(SIGNUP_LIMIT):
+        client.post("/accounts/signup/", {"username": f"u{number}", "email": "bad"})
+    response = client.post("/accounts/signup/", {"username": "late", "email": "late@example.com"})
+    assert response.status_code == 429
+    assert b"Too many attempts" in response.content and b'value="late"' in response.content
