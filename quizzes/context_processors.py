@@ -6,6 +6,7 @@ markup is templates/quizzes/partials/review_badge.html (include it in `header_ba
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.http import HttpRequest
@@ -15,8 +16,8 @@ def review_due(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"review_due_count": 0}
-    from django.utils.functional import SimpleLazyObject
 
+    @functools.cache
     def count() -> int:
         from quizzes.review import due_count
 
@@ -25,4 +26,5 @@ def review_due(request: HttpRequest) -> dict[str, Any]:
         except Exception:  # the header must never break a page
             return 0
 
-    return {"review_due_count": SimpleLazyObject(count)}  # queried only when shown
+    # Templates call a callable variable: the count is queried only when a page shows it.
+    return {"review_due_count": count}

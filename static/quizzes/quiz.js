@@ -1,0 +1,56 @@
+// Quiz pages: ordering with Up/Down buttons (keyboard friendly, no drag needed), the timer,
+// and focus management after a practice check.
+(function () {
+  "use strict";
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-move]");
+    if (!button) return;
+    event.preventDefault();
+    var item = button.closest("li");
+    var list = item && item.parentElement;
+    if (!list) return;
+    if (button.dataset.move === "up" && item.previousElementSibling) {
+      list.insertBefore(item, item.previousElementSibling);
+    } else if (button.dataset.move === "down" && item.nextElementSibling) {
+      list.insertBefore(item.nextElementSibling, item);
+    } else {
+      return;
+    }
+    button.focus(); // moving a node can drop focus; keep it on the button the learner used
+    var form = list.closest("form");
+    if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
+  // After a practice check the question is re-rendered: move focus to its feedback.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var target = event.detail && event.detail.target;
+    if (!target || !target.id || target.id.indexOf("question-") !== 0) return;
+    var fresh = document.getElementById(target.id);
+    var feedback = fresh && fresh.querySelector(".feedback");
+    if (feedback) feedback.focus();
+  });
+
+  function startTimer(box) {
+    var remaining = parseInt(box.dataset.remaining, 10);
+    var text = box.querySelector("[data-timer-text]");
+    var end = Date.now() + remaining * 1000;
+    function show() {
+      var left = Math.max(0, Math.round((end - Date.now()) / 1000));
+      var m = Math.floor(left / 60), s = left % 60;
+      text.textContent = m + ":" + (s < 10 ? "0" : "") + s;
+      if (left <= 60) box.classList.add("warn");
+      if (left <= 0) {
+        window.location.assign(box.dataset.reload); // the server submits the attempt
+        return;
+      }
+      window.setTimeout(show, 1000);
+    }
+    show();
+  }
+  function init() {
+    document.querySelectorAll(".quiz-timer[data-remaining]").forEach(startTimer);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
