@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "config.middleware.HealthCheckMiddleware",
     "config.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -165,3 +166,20 @@ LOGGING = {
 CELERY_IMPORTS = ["config.tasks"]
 
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# Content-Security-Policy: scripts only from our own origin (no inline scripts, no eval).
+# Inline style attributes stay allowed: progress bars and SVG diagrams set widths and colours.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}

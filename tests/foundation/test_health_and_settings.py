@@ -162,3 +162,12 @@ def _describe(pid: int) -> str:
         return f"{pid}: " + Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:120]
     except FileNotFoundError:
         return str(pid)
+
+
+@pytest.mark.django_db
+def test_pages_carry_a_csp_without_inline_scripts(client):
+    policy = client.get("/").headers["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+    assert directives["script-src"] == "'self'"
+    assert "unsafe-inline" not in directives["script-src"]
+    assert directives["frame-ancestors"] == "'none'"
