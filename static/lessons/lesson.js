@@ -56,19 +56,23 @@
   ping();
   setInterval(ping, 60000);
 
-  // Reaching the end of the lesson after reading for a while completes it.
+  // Reaching the end of the lesson after reading for a while (10 s at least) completes it.
+  const MIN_READ_MS = 10000;
   const end = document.getElementById("lesson-end");
   if (end && "IntersectionObserver" in window) {
-    const observer = new IntersectionObserver(function (entries) {
-      entries.forEach(function (entry) {
-        if (!entry.isIntersecting) return;
-        const read = (Date.now() - started) / 1000;
-        if (read < 5 && window.scrollY === 0) return; // a short page seen at a glance is not read
-        const button = document.getElementById("mark-complete");
-        observer.disconnect();
-        if (button && window.htmx) window.htmx.trigger(button, "click");
-      });
-    }, { threshold: 0.5 });
-    setTimeout(function () { observer.observe(end); }, 1000);
+    let visible = false;
+    let done = false;
+    const completeIfRead = function () {
+      if (done || !visible) return;
+      const wait = MIN_READ_MS - (Date.now() - started);
+      if (wait > 0) { setTimeout(completeIfRead, wait + 50); return; }
+      done = true;
+      const button = document.getElementById("mark-complete");
+      if (button && window.htmx) window.htmx.trigger(button, "click");
+    };
+    new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) { visible = entry.isIntersecting; });
+      completeIfRead();
+    }, { threshold: 0.5 }).observe(end);
   }
 })();
