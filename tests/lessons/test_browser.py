@@ -19,6 +19,8 @@ def test_read_jump_complete_and_progress_moves(asgi_server, page, login_as, make
     bar = page.locator("#course-progress")
     assert bar.get_attribute("aria-valuenow") == "0"
 
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.get_by_role("link", name="Introduction to widgets").first.click()
     page.wait_for_url("**/courses/demo/intro/")
     assert page.get_by_role("heading", name="Introduction to widgets", level=1).is_visible()
@@ -27,12 +29,15 @@ def test_read_jump_complete_and_progress_moves(asgi_server, page, login_as, make
     assert page.locator("#second-section").is_visible()
     page.locator(".check-yourself .check-question").wait_for()  # the question loaded via htmx
 
+    page.locator("pre.mermaid svg").wait_for()  # the vendored Mermaid drew the diagram
+    assert page.locator(".highlight .copy-button").count() == 1
     page.get_by_role("button", name="Mark complete").click()
     page.get_by_text("Lesson complete").wait_for()
     page.wait_for_function(
         "document.querySelector('#course-progress').getAttribute('aria-valuenow') === '33'"
     )
 
+    assert errors == []
     page.goto(asgi_server + "/courses/demo/")
     assert page.locator("#course-progress").get_attribute("aria-valuenow") == "33"
     from lessons.models import LessonProgress
