@@ -18,11 +18,11 @@ OBJECTIVES: dict[str, str] = {
         "Keep p99 at or under {p99_target_ms} ms for {hold_s} s in a row while rate limiting"
     ),
     "tail_cut": (
-        "Beat round robin's p99 by {tail_cut_pct}% with least connections or power of two "
+        "Beat round robin's p99 by {tail_cut_pct:g}% with least connections or power of two "
         "choices ({min_samples} requests each)"
     ),
     "hedge_tail": (
-        "Cut p99 by {hedge_cut_pct}% with hedged requests, same strategy ({min_samples} each)"
+        "Cut p99 by {hedge_cut_pct:g}% with hedged requests, same strategy ({min_samples} each)"
     ),
     "replica_ejected": "A dead replica fails its health checks and leaves the pool",
     "replica_rejoined": "A recovered replica passes its health checks and rejoins the pool",
