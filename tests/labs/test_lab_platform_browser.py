@@ -48,6 +48,12 @@ def test_outage_opens_the_breaker_live(asgi_server, celery_worker, page, login_a
     run.refresh_from_db()
     assert run.status == LabRun.Status.FINISHED
 
+    # The replay recomputes the run and plays it in the same page, outage and all.
+    page.get_by_role("link", name="Replay this run").click()
+    page.wait_for_url(f"**/labs/runs/{run.pk}/replay")
+    page.locator("[data-replay-speed]").select_option("10.0")
+    expect(page.locator('#lab-visual[data-state="OPEN"]')).to_be_attached(timeout=20_000)
+
 
 def test_anonymous_sees_brief_and_log_in(asgi_server, page):
     page.goto(asgi_server + URL)
