@@ -613,6 +613,7 @@ def load(root: Path | str) -> tuple[list[Problem], dict]:
                     entry["lessons"].append(
                         {
                             "id": lesson.pk,
+                            "url": f"/courses/{course.slug}/{lesson.slug}/",
                             "slug": lesson.slug,
                             "title": lesson.title,
                             "minutes": lesson.minutes,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
@@ -69,6 +71,27 @@ def cohort_progress(course: Course, user_ids) -> dict[int, int]:
         .annotate(n=Count("id"))
     )
     return {r["user_id"]: r["n"] for r in rows}
+
+
+def outline_html(course: Course, current_id: int, done: set[int]) -> str:
+    """The sidebar outline as HTML, built in Python (the template loop was most of a page's
+    cost): module headings, lesson links, the current page and completed marks."""
+    parts = ['<ol class="outline">']
+    for m in course.outline:
+        parts.append(f'<li><span class="outline-module">{escape(m["title"])}</span><ol>')
+        for le in m["lessons"]:
+            current = ' aria-current="page"' if le["id"] == current_id else ""
+            mark = (
+                ' <span class="done-mark" aria-label="completed">✓</span>'
+                if le["id"] in done
+                else ""
+            )
+            parts.append(
+                f'<li><a href="{escape(le["url"])}"{current}>{escape(le["title"])}</a>{mark}</li>'
+            )
+        parts.append("</ol></li>")
+    parts.append("</ol>")
+    return "".join(parts)
 
 
 def _get(user, lesson: Lesson) -> LessonProgress:

@@ -4,6 +4,7 @@ import mimetypes
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from config.permissions import LEARNER, PUBLIC, permission
@@ -75,7 +76,7 @@ def lesson_page(request: HttpRequest, course: str, slug: str) -> HttpResponse:
         {
             "lesson": lesson,
             "course": course_obj,
-            "outline": course_obj.outline,
+            "outline_html": mark_safe(services.outline_html(course_obj, lesson.pk, done)),
             "done": done,
             "is_done": lesson.pk in done,
             "progress": services.rollup(course_obj, done)["course"],
