@@ -294,3 +294,111 @@ def test_cpu_per_simulated_second_at_200_rps():
     per_second_ms = (time.process_time() - started) * 1000 / 60
     print(f"gateway engine: {per_second_ms:.2f} ms CPU per simulated second at 200 rps")
     assert per_second_ms < 10  # target is a few ms; leave room for a busy shared machine
+
+
+# ---------------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from labs.engines import SeededRandom  # noqa: E402
+from labs.engines.gateway_core import pick_replica  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rate=st.integers(0, 2000).map(lambda r: r / 10),
+    burst=st.integers(1, 50),
+    gaps=st.lists(st.integers(0, 400), min_size=1, max_size=200),
+)
+def test_token_bucket_never_allows_more_than_burst_plus_rate_times_elapsed(rate, burst, gaps):
+    bucket = TokenBucket(rate, burst)
+    t, allowed = 0, []
+    for gap in gaps:
+        t += gap
+        if bucket.allow(t):
+            allowed.append(t)
+    # over every window [a, b] of allowed request times, from the start and in between
+    for i, a in enumerate(allowed):
+        for j in range(i, len(allowed)):
+            assert j - i + 1 <= burst + rate * (allowed[j] - a) / 1000 + 1e-9
+    assert len(allowed) <= burst + rate * t / 1000 + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(rate=st.integers(1, 1000), burst=st.integers(1, 20))
+def test_token_bucket_a_steady_client_at_the_rate_is_never_refused(rate, burst):
+    bucket = TokenBucket(rate, burst)
+    # one request every 1000/rate ms (rounded up) never finds the bucket empty
+    step = -(-1000 // rate)
+    assert all(bucket.allow(k * step) for k in range(200))
+
+
+_loads = st.lists(st.integers(0, 30), min_size=1, max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), in_flight=_loads, cursor=st.integers(0, 20), seed=st.integers(0, 99))
+def test_least_conn_never_picks_a_busier_replica_than_another_healthy_one(
+    data, in_flight, cursor, seed
+):
+    pool = data.draw(st.lists(st.sampled_from(range(len(in_flight))), min_size=1, unique=True))
+    chosen, _ = pick_replica("least_conn", pool, in_flight, cursor, SeededRandom(seed))
+    assert chosen in pool
+    assert all(in_flight[chosen] <= in_flight[r] for r in pool)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), in_flight=_loads, cursor=st.integers(0, 20), seed=st.integers(0, 99))
+def test_every_strategy_picks_from_the_pool_and_p2c_never_the_unique_busiest(
+    data, in_flight, cursor, seed
+):
+    pool = data.draw(st.lists(st.sampled_from(range(len(in_flight))), min_size=1, unique=True))
+    for strategy in ("round_robin", "least_conn", "p2c"):
+        chosen, _ = pick_replica(strategy, pool, in_flight, cursor, SeededRandom(seed))
+        assert chosen in pool
+    chosen, _ = pick_replica("p2c", pool, in_flight, cursor, SeededRandom(seed))
+    busiest = max(in_flight[r] for r in pool)
+    if [in_flight[r] for r in pool].count(busiest) == 1 and len(pool) > 1:
+        assert in_flight[chosen] < busiest
+
+
+_states = st.sampled_from(["crash", "hang", "slow", "up"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 1000),
+    strategy=st.sampled_from(["round_robin", "least_conn", "p2c"]),
+    hedging=st.booleans(),
+    interval=st.integers(1, 20).map(lambda k: k * 100),
+    changes=st.lists(
+        st.tuples(st.integers(1, 29), st.integers(1, 4), _states), min_size=1, max_size=6
+    ),
+)
+def test_a_removed_replica_receives_no_traffic(seed, strategy, hedging, interval, changes):
+    scenario = load_scenario("load-balancing")["scenario"]
+    scenario["gateway"]["strategy"] = strategy
+    scenario["hedging"] = {"enabled": hedging}
+    scenario["health"] = {"interval_ms": interval, "unhealthy_after": 2, "healthy_after": 2}
+    commands = [
+        (s * 1000, {"type": "set_replica", "replica": f"search_{r}", "state": state})
+        for s, r, state in changes
+    ]
+    engine = GatewayEngine.create(scenario, seed)
+    events = run(engine, 30_000, 1000, commands)
+    out_since: dict[str, int] = {}  # replica -> when it left the pool
+    removals = []  # (replica, left, rejoined or None)
+    for e in events:
+        if e["type"] == "replica_removed":
+            out_since[e["replica"]] = e["t"]
+        elif e["type"] == "replica_rejoined":
+            removals.append((e["replica"], out_since.pop(e["replica"]), e["t"]))
+    removals += [(r, t, None) for r, t in out_since.items()]
+    for s in (e for e in events if e["type"] == "stats"):
+        for replica, left, back in removals:
+            # a whole stats second (t-1000, t] spent out of the pool: no request sent to it
+            if s["t"] - 1000 >= left and (back is None or s["t"] < back):
+                assert s["replicas"][replica][0] == 0, (replica, s["second"])
+        for sent, in_flight in s["replicas"].values():
+            assert sent >= 0 and in_flight >= 0
