@@ -6,6 +6,8 @@ one transaction. Problems are `Problem(path, line, message)`, printed as `path:L
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import posixpath
 import re
@@ -527,6 +529,12 @@ def _upsert(model, lookup: dict, values: dict, stats: dict):
     return obj
 
 
+def _rev(values: dict) -> str:
+    data = {k: v for k, v in values.items() if k != "module"}
+    data["module"] = values["module"].pk
+    return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def load(root: Path | str) -> tuple[list[Problem], dict]:
     """Check, then (only when clean) upsert everything in one transaction.
 
@@ -584,30 +592,29 @@ def load(root: Path | str) -> tuple[list[Problem], dict]:
                 outline.append(entry)
                 for ld in m["lessons"]:
                     meta, r = ld.meta, ld.rendered
+                    values = {
+                        "module": module,
+                        "title": meta["title"],
+                        "summary": meta["summary"],
+                        "minutes": meta["minutes"],
+                        "objectives": meta["objectives"],
+                        "topics": meta["topics"],
+                        "prerequisites": meta.get("prerequisites") or [],
+                        "lab": meta.get("lab") or "",
+                        "quiz": meta.get("quiz") or "",
+                        "position": ld.position,
+                        "body_md": ld.body,
+                        "html": r.html,
+                        "toc": r.toc,
+                        "headings": r.headings,
+                        "plain_text": r.plain_text,
+                        "has_mermaid": r.has_mermaid,
+                        "source_path": display(ld.path),
+                        "published": True,
+                    }
+                    values["rev"] = _rev(values)
                     lesson = _upsert(
-                        Lesson,
-                        {"course": course, "slug": meta["slug"]},
-                        {
-                            "module": module,
-                            "title": meta["title"],
-                            "summary": meta["summary"],
-                            "minutes": meta["minutes"],
-                            "objectives": meta["objectives"],
-                            "topics": meta["topics"],
-                            "prerequisites": meta.get("prerequisites") or [],
-                            "lab": meta.get("lab") or "",
-                            "quiz": meta.get("quiz") or "",
-                            "position": ld.position,
-                            "body_md": ld.body,
-                            "html": r.html,
-                            "toc": r.toc,
-                            "headings": r.headings,
-                            "plain_text": r.plain_text,
-                            "has_mermaid": r.has_mermaid,
-                            "source_path": display(ld.path),
-                            "published": True,
-                        },
-                        stats,
+                        Lesson, {"course": course, "slug": meta["slug"]}, values, stats
                     )
                     lesson_ids.append(lesson.pk)
                     entry["lessons"].append(

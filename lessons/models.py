@@ -71,6 +71,7 @@ class Lesson(models.Model):
     plain_text = models.TextField(blank=True)
     has_mermaid = models.BooleanField(default=False)
     source_path = models.CharField(max_length=500, blank=True)
+    rev = models.CharField(max_length=40, blank=True)  # hash of the loaded content
     published = models.BooleanField(default=True)
 
     class Meta:

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import mimetypes
 
+from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
@@ -70,12 +72,25 @@ def lesson_page(request: HttpRequest, course: str, slug: str) -> HttpResponse:
     index = next((i for i, (_, le) in enumerate(flat) if le["id"] == lesson.pk), 0)
     prev_l = flat[index - 1][1] if index > 0 else None
     next_l = flat[index + 1][1] if index + 1 < len(flat) else None
+    key = f"lessons:article:{lesson.pk}:{lesson.rev}:{index}:{len(flat)}:{lesson.module.title}"
+    article = cache.get(key)
+    if article is None:
+        article = render_to_string(
+            "lessons/partials/article.html",
+            {
+                "lesson": lesson,
+                "position": index + 1,
+                "count": len(flat),
+            },
+        )
+        cache.set(key, article, 3600)
     return render(
         request,
         "lessons/lesson.html",
         {
             "lesson": lesson,
             "course": course_obj,
+            "article_html": mark_safe(article),
             "outline_html": mark_safe(services.outline_html(course_obj, lesson.pk, done)),
             "done": done,
             "is_done": lesson.pk in done,
