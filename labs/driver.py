@@ -30,6 +30,7 @@ from labs.models import LabRun
 log = logging.getLogger(__name__)
 
 SLICE_MS = 1000  # simulated ms per slice at speed 1
+SLICE_WALL_S = 1.0  # wall time between slices
 STREAM_MAXLEN = 5000
 WATCH_TTL_S = 120  # idle timeout: a run nobody watches for this long is paused
 KEEP_AFTER_END_S = 24 * 3600
@@ -76,6 +77,7 @@ def init_run(run: LabRun) -> dict[str, Any]:
         "log": [],
         "sim_ms": engine.now_ms,
         "at": time.time(),
+        "due": time.time(),
         "ended": False,
     }
     client = get_redis()
@@ -153,13 +155,18 @@ def _try_slice(client: redis.Redis, run: LabRun, seq: int):
         if to_ms > engine.now_ms:
             out.extend(engine.advance(to_ms))
         ended = engine.now_ms >= run.duration_ms or engine.finished
+        now = time.time()
+        due = checkpoint.get("due", now) + SLICE_WALL_S
         checkpoint.update(
             seq=seq + 1,
+            # when the next slice is due: anchored to the run's own clock so scheduling delays
+            # do not accumulate; after a long stall (pause, dead worker) it restarts from now
+            due=due if due > now - 2 * SLICE_WALL_S else now,
             engine=engine.dump(),
             snapshot=engine.snapshot(),
             objectives=engine.objectives(),
             sim_ms=engine.now_ms,
-            at=time.time(),
+            at=now,
             ended=ended,
         )
         if ended:

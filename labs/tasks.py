@@ -30,11 +30,11 @@ app.conf.beat_schedule = {
 
 @shared_task(name="labs.tick", ignore_result=True, acks_late=True)
 def tick(run_id: str, seq: int) -> str:
-    started = time.monotonic()
     outcome = driver.advance_slice(run_id, seq)
     if outcome == "advanced":
-        countdown = max(0.0, TICK_INTERVAL_S - (time.monotonic() - started))
-        schedule(run_id, seq + 1, countdown)
+        checkpoint = driver.read_checkpoint(run_id) or {}
+        due = checkpoint.get("due", time.time() + TICK_INTERVAL_S)
+        schedule(run_id, seq + 1, min(TICK_INTERVAL_S, max(0.0, due - time.time())))
     return outcome
 
 
