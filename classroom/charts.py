@@ -1,0 +1,55 @@
+"""Server-rendered SVG charts. Colours are CSS classes (static/classroom/classroom.css) that use
+the design tokens, so light and dark mode both work; each chart ships the table behind it."""
+
+from __future__ import annotations
+
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+
+
+def bar_chart(data: list[tuple[str, int | float]], title: str, unit: str = "") -> SafeString:
+    """A vertical bar chart of (label, value) with an accessible title and a visible table."""
+    width, height, pad, base = 520, 200, 28, 30
+    n = max(1, len(data))
+    top = max([v for _, v in data] + [1])
+    slot = (width - 2 * pad) / n
+    bar_w = slot * 0.75
+    parts = []
+    for i, (label, value) in enumerate(data):
+        h = (height - base - pad) * (value / top)
+        x = pad + i * slot + (slot - bar_w) / 2
+        y = height - base - h
+        parts.append(
+            f'<rect class="chart-bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" '
+            f'height="{h:.1f}"><title>{escape(label)}: {value}{escape(unit)}</title></rect>'
+        )
+        if value:
+            parts.append(
+                f'<text class="chart-value" x="{x + bar_w / 2:.1f}" y="{y - 4:.1f}" '
+                f'text-anchor="middle">{value}</text>'
+            )
+        parts.append(
+            f'<text class="chart-label" x="{x + bar_w / 2:.1f}" y="{height - base + 14:.1f}" '
+            f'text-anchor="middle">{escape(label.split("–")[0])}</text>'
+        )
+    axis = (
+        f'<line class="chart-axis" x1="{pad}" y1="{height - base}" '
+        f'x2="{width - pad}" y2="{height - base}"/>'
+    )
+    rows = "".join(
+        format_html("<tr><th scope='row'>{}</th><td>{}{}</td></tr>", label, value, unit)
+        for label, value in data
+    )
+    svg = (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" aria-hidden="true" '
+        f'focusable="false">{axis}{"".join(parts)}</svg>'
+    )
+    table = (
+        f'<details class="chart-data"><summary>Data table</summary><table class="table">'
+        f"<caption>{escape(title)}</caption><thead><tr><th scope='col'>Band</th>"
+        f"<th scope='col'>Count</th></tr></thead><tbody>{rows}</tbody></table></details>"
+    )
+    return mark_safe(
+        f'<figure class="chart-figure"><figcaption>{escape(title)}</figcaption>'
+        f"{svg}{table}</figure>"
+    )
