@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from fsrs import Card, Rating, Scheduler
 
@@ -27,7 +28,11 @@ def schedule_wrong(user: Any, qid: str, now: datetime | None = None) -> ReviewCa
     if existing:
         return rate(existing, right=False, now=now)
     card = Card(due=now)
-    return ReviewCard.objects.create(user=user, qid=qid, card=card.to_dict(), due=card.due)
+    try:
+        with transaction.atomic():
+            return ReviewCard.objects.create(user=user, qid=qid, card=card.to_dict(), due=card.due)
+    except IntegrityError:  # created meanwhile by a concurrent answer
+        return ReviewCard.objects.get(user=user, qid=qid)
 
 
 def rate(row: ReviewCard, *, right: bool, now: datetime | None = None) -> ReviewCard:

@@ -93,11 +93,21 @@ def _display_state(q: dict, view: dict, saved: Any, seed: str, shuffle: bool) ->
     return ctx
 
 
+def _answer_text(q: dict, response: Any) -> Any:
+    """grading.response_text, tolerant of partly answered matching (unanswered rows left out)."""
+    if isinstance(response, dict):
+        response = {k: v for k, v in response.items() if v not in (None, "")}
+    try:
+        return response_text(q, response)
+    except (InvalidResponse, LookupError, TypeError):
+        return None
+
+
 def _reveal(q: dict, resp: Response) -> dict:
     """What may be shown once a question is finished: answer, right answer, explanation."""
     right = correct_response(q)
     return {
-        "your_answer": response_text(q, resp.response) if resp.response is not None else None,
+        "your_answer": _answer_text(q, resp.response),
         "right_answer": response_text(q, right) if right is not None else None,
         "explanation": q.get("explanation", ""),
         "lesson_url": source.lesson_url(q),
@@ -231,7 +241,11 @@ def save(request: HttpRequest, pk: int, qid: str) -> HttpResponse:
     question = source.get_question(qid)
     if question is None:
         raise Http404("No such question")
-    check = request.POST.get("check") == "1"
+    # A check comes from the Check button only: htmx resends the last clicked submit button
+    # with later form-triggered autosaves, so an htmx request must name that button.
+    check = request.POST.get("check") == "1" and (
+        not request.htmx or request.htmx.trigger == f"check-{qid}"
+    )
     error = ""
     status = 200
     try:

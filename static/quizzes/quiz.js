@@ -22,8 +22,9 @@
     if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
   });
 
-  // After a practice check the question is re-rendered: move focus to its feedback.
-  document.addEventListener("htmx:afterSwap", function (event) {
+  // After a practice check the question is re-rendered: move focus to its feedback (after
+  // settling, when htmx has finished restoring focus to the element it replaced).
+  document.addEventListener("htmx:afterSettle", function (event) {
     var target = event.detail && event.detail.target;
     if (!target || !target.id || target.id.indexOf("question-") !== 0) return;
     var fresh = document.getElementById(target.id);

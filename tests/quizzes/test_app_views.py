@@ -104,6 +104,7 @@ def test_no_answer_leaks_before_allowed(client, learner):
         f"/quizzes/attempt/{practice.pk}/save/tq-single/",
         {"answer": str(wrong), "check": "1"},
         HTTP_HX_REQUEST="true",
+        HTTP_HX_TRIGGER="check-tq-single",
     )
     body = _text(r)
     assert "FEEDBACK-LYON-WRONG" in body
@@ -195,3 +196,38 @@ def test_context_processor_counts_due(rf, learner):
     assert review_due(request)["review_due_count"]() == 0
     ReviewCard.objects.create(user=learner, qid="tq-tf", card={}, due="2000-01-01T00:00Z")
     assert review_due(request)["review_due_count"]() == 1
+
+
+def test_review_of_partly_answered_matching(client, learner):
+    client.force_login(learner)
+    attempt = services.start_attempt(learner, "t-exam")
+    q = source.get_question("tq-match")
+    client.post(
+        f"/quizzes/attempt/{attempt.pk}/save/tq-match/",
+        {"m-0": str(to_display(q, {"0": "woof"}, attempt.seed)["0"]), "m-1": ""},
+    )
+    services.submit(attempt)
+    review = client.get(f"/quizzes/attempt/{attempt.pk}/review/")
+    assert review.status_code == 200
+    assert "dog → woof" in review.content.decode()
+
+
+def test_autosave_resending_the_check_button_is_not_a_try(client, learner):
+    """htmx adds the last clicked submit button to later form autosaves: not a check."""
+    client.force_login(learner)
+    attempt = services.start_attempt(learner, "t-practice")
+    url = f"/quizzes/attempt/{attempt.pk}/save/tq-tf/"
+    r = client.post(
+        url, {"answer": "false", "check": "1"}, HTTP_HX_REQUEST="true", HTTP_HX_TRIGGER="q-form"
+    )
+    assert b"Saved" in r.content
+    resp = attempt.responses.get(qid="tq-tf")
+    assert resp.tries == 0 and resp.response in (False, "false")
+    r = client.post(
+        url,
+        {"answer": "false", "check": "1"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TRIGGER="check-tq-tf",
+    )
+    assert b"FEEDBACK-TF-FALSE" in r.content
+    assert attempt.responses.get(qid="tq-tf").tries == 1
