@@ -25,6 +25,7 @@ _DONE, _TIMEOUT, _HEDGE, _PROBE, _FAULT = range(5)
 # call outcomes
 OK, ERROR, TIMEOUT, NO_REPLICA = range(4)
 HANG_MS = 30000  # a hung replica releases its connection after this long
+QUEUE_FACTOR = 8  # a replica queues at most 8x its workers; beyond that it refuses at once
 SAMPLES = 4000  # latency samples kept per strategy for the percentile comparison
 HISTORY_S = 60
 _COUNTERS = (
@@ -259,6 +260,9 @@ class GatewayEngine(Engine):
             self._push(t + HANG_MS, _DONE, cid, r, 0)
             return
         spec = self.sc["services"][self.service_names[call[1]]]
+        if n > QUEUE_FACTOR * spec["concurrency"]:  # its queue is full: refused at once (503)
+            self._push(t + 1, _DONE, cid, r, 0)
+            return
         latency = spec["latency_ms"] * self.rep_speed[r]
         latency *= math.exp(spec["spread"] * self.rng.gauss(0.0, 1.0))
         over = n - spec["concurrency"]
