@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 CONVERTER = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")
@@ -73,3 +74,11 @@ def build_url(route: Route, values: dict[str, dict[str, str]]) -> tuple[str, boo
         exact = False
         path = re.sub(r"[\^$]|\(\?P<[^>]+>[^)]*\)", "x", path)
     return "/" + path, exact
+
+
+def client_for(world, role: str, **kwargs) -> Client:
+    """A test client signed in as `role` (or anonymous) that returns 500s instead of raising."""
+    client = Client(raise_request_exception=False, **kwargs)
+    if role != "anonymous":
+        client.force_login(world["people"][role])
+    return client
