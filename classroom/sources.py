@@ -143,14 +143,14 @@ def last_activity(course: Course, user_ids: QuerySet) -> dict[int, Any]:
 
     def merge(rows, key="user_id"):
         for row in rows:
-            at = row["at"]
-            if at and (row[key] not in latest or at > latest[row[key]]):
-                latest[row[key]] = at
+            for at in (row["at"], row.get("done")):
+                if at and (row[key] not in latest or at > latest[row[key]]):
+                    latest[row[key]] = at
 
     merge(
         LessonProgress.objects.filter(user_id__in=user_ids, lesson__course=course)
         .values("user_id")
-        .annotate(at=Max("started_at"))
+        .annotate(at=Max("started_at"), done=Max("completed_at"))
     )
     merge(
         Attempt.objects.filter(user_id__in=user_ids)
