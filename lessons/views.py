@@ -52,9 +52,12 @@ def course_page(request: HttpRequest, course: str) -> HttpResponse:
     )
 
 
+HEAVY = ("body_md", "plain_text", "headings", "html", "toc")  # stored, read only on a cache miss
+
+
 def _lesson(course: str, slug: str) -> Lesson:
     return get_object_or_404(
-        Lesson.objects.select_related("course", "module"),
+        Lesson.objects.select_related("course", "module").defer(*HEAVY),
         course__slug=course,
         slug=slug,
         published=True,
@@ -74,7 +77,8 @@ def lesson_page(request: HttpRequest, course: str, slug: str) -> HttpResponse:
     next_l = flat[index + 1][1] if index + 1 < len(flat) else None
     key = f"lessons:article:{lesson.pk}:{lesson.rev}:{index}:{len(flat)}:{lesson.module.title}"
     article = cache.get(key)
-    if article is None:
+    if article is None:  # one more query, only when the cache is cold
+        lesson.refresh_from_db(fields=["html", "toc"])
         article = render_to_string(
             "lessons/partials/article.html",
             {
