@@ -15,6 +15,7 @@ Every question dict is the bank YAML mapping plus ``_module`` (module slug) and 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -106,18 +107,26 @@ def _disk(root: Path) -> dict:
 # --- database (lessons app) --------------------------------------------------------------------
 
 
+DB_CACHE_SECONDS = 5.0  # rows changed in place by load_site show within this long
+_db_cache: dict[str, Any] = {}
+
+
 def _models():
-    """(BankQuestion, QuizSpec) when the lessons app defines them and holds rows, else None."""
+    """(BankQuestion, QuizSpec, signature) when the lessons app holds rows, else None."""
     try:
         from lessons.models import BankQuestion, QuizSpec
     except ImportError:
         return None
+    from django.db.models import Count, Max
+
     try:
-        if not BankQuestion.objects.filter(published=True).exists():
+        q = BankQuestion.objects.filter(published=True).aggregate(n=Count("pk"), m=Max("pk"))
+        if not q["n"]:
             return None
+        z = QuizSpec.objects.filter(published=True).aggregate(n=Count("pk"), m=Max("pk"))
     except Exception:  # table not migrated yet
         return None
-    return BankQuestion, QuizSpec
+    return BankQuestion, QuizSpec, (q["n"], q["m"], z["n"], z["m"])
 
 
 def _db_question(row: Any) -> dict:
@@ -134,16 +143,20 @@ def _all() -> dict:
     dirs = _content_dirs()
     models = _models()
     if models:
-        bank_question, quiz_spec = models
-        questions = {
-            r.qid: _db_question(r)
-            for r in bank_question.objects.filter(published=True).select_related("module", "course")
-        }
-        quizzes = {
-            r.slug: {**r.data, "_course": getattr(r.course, "slug", "")}
-            for r in quiz_spec.objects.filter(published=True).select_related("course")
-        }
-        merged = {"questions": questions, "quizzes": quizzes}
+        bank_question, quiz_spec, signature = models
+        hit = _db_cache.get("db")
+        if hit and hit[0] == signature and time.monotonic() - hit[1] < DB_CACHE_SECONDS:
+            merged = hit[2]
+        else:
+            rows = bank_question.objects.filter(published=True).select_related("module", "course")
+            specs = quiz_spec.objects.filter(published=True).select_related("course")
+            merged = {
+                "questions": {r.qid: _db_question(r) for r in rows},
+                "quizzes": {
+                    r.slug: {**r.data, "_course": getattr(r.course, "slug", "")} for r in specs
+                },
+            }
+            _db_cache["db"] = (signature, time.monotonic(), merged)
         extra_dirs = dirs[1:]
     else:
         merged = {"questions": {}, "quizzes": {}}
