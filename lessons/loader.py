@@ -718,5 +718,11 @@ def load(root: Path | str) -> tuple[list[Problem], dict]:
                 .exclude(pk__in=keep)
                 .update(published=False)
             )
+        if not (Path(root) / "course.yaml").is_file():  # the whole site: a removed course hides
+            stats["unpublished"] += (
+                Course.objects.filter(published=True)
+                .exclude(slug__in=[cd.slug for cd in courses])
+                .update(published=False)
+            )
         search.rebuild()
     return [], stats

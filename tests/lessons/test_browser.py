@@ -37,9 +37,18 @@ def test_read_jump_complete_and_progress_moves(asgi_server, page, login_as, make
         "document.querySelector('#course-progress').getAttribute('aria-valuenow') === '33'"
     )
 
+    # Reading to the end of the next lesson completes it without a click (after 10 s on the page).
+    page.get_by_role("link", name="Second lesson").first.click()
+    page.wait_for_url("**/courses/demo/second/")
+    page.locator("#lesson-end").scroll_into_view_if_needed()
+    page.get_by_text("Lesson complete").wait_for(timeout=20_000)
+    page.wait_for_function(
+        "document.querySelector('#course-progress').getAttribute('aria-valuenow') === '67'"
+    )
     assert errors == []
     page.goto(asgi_server + "/courses/demo/")
-    assert page.locator("#course-progress").get_attribute("aria-valuenow") == "33"
+    assert page.locator("#course-progress").get_attribute("aria-valuenow") == "67"
     from lessons.models import LessonProgress
 
-    assert LessonProgress.objects.get(user=user, lesson__slug="intro").completed_at is not None
+    done = LessonProgress.objects.filter(user=user, completed_at__isnull=False)
+    assert sorted(done.values_list("lesson__slug", flat=True)) == ["intro", "second"]

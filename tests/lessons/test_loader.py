@@ -229,3 +229,20 @@ def test_real_site_problems_are_file_line_or_clean(capsys):
         assert exc.code == 1
         lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.strip()]
         assert lines and all(re.match(r"^\S+:\d+: \S", ln) for ln in lines), lines[:5]
+
+
+@pytest.mark.django_db
+def test_removed_course_is_unpublished(site, tmp_path):
+    from lessons.models import Course
+
+    load(site)
+    (tmp_path / "empty").mkdir()
+    other = tmp_path / "empty" / "other"
+    import shutil
+
+    shutil.copytree(site / "demo", other)
+    edit(other / "course.yaml", "slug: demo", "slug: other")
+    shutil.rmtree(site / "demo")
+    problems, stats = load(tmp_path / "empty")
+    assert problems == []
+    assert list(Course.objects.filter(published=True).values_list("slug", flat=True)) == ["other"]
