@@ -488,6 +488,9 @@ class EventSourcingEngine(Engine):
                 "raw": [_brief(e) | {"data": e["data"]} for e in raw],
                 "upcast": [_brief(e) | {"data": e["data"]} for e in map(upcast, raw)],
             }
+        seen = {
+            a: st["balance_cents"] for a, st in self.state_at(p["checkpoint"]).items() if st["open"]
+        }
         travel = None
         if self.time_travel is not None:
             travel = {"position": self.time_travel, "accounts": self.state_at(self.time_travel)}
@@ -509,7 +512,10 @@ class EventSourcingEngine(Engine):
                 ),
                 "model": copy.deepcopy(p["model"]),
                 "correct": self._projection_correct(),
-            },  # fmt: skip
+                # what a correct projection shows after the same events: tells lag from a bug
+                "expected_seen": seen,
+                "consistent_with_seen": p["model"]["balances"] == seen,
+            },
             "queries": list(self.queries),
             "snapshots": {s: v["version"] for s, v in sorted(self.snapshots.items())},
             "time_travel": travel,

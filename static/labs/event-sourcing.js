@@ -116,8 +116,10 @@ export function createVisualiser(container, ctx) {
       const seen = p.model.balances[account];
       const acc = s.accounts[account];
       const actual = acc && acc.open ? acc.balance_cents : null;
-      const differs = seen !== actual;
-      body.append(el("tr", { class: differs ? (p.behind ? "stale" : "wrong") : "" },
+      const wrong = seen !== p.expected_seen[account];
+      const cls = wrong ? "wrong" : seen !== actual ? "stale" : "";
+      const why = wrong ? "differs from a replay of the same events: a bug" : cls ? "not yet seen the latest events" : "";
+      body.append(el("tr", { class: cls, title: why },
         el("td", {}, account), el("td", {}, euros(seen)), el("td", {}, euros(actual))));
     }
     table.append(body);
@@ -137,7 +139,10 @@ export function createVisualiser(container, ctx) {
       el("div", { class: "small" }, `checkpoint ${p.checkpoint} / ${s.head}; oldest unprojected event ${fmtT(p.oldest_unprojected_ms)} old; configured lag ${fmtT(p.lag_ms)}`),
       bar,
       table,
-      el("div", { class: `small ${p.correct ? "ok-text" : "bad-text"}` }, p.correct ? "Read model matches the write side." : "Read model differs from the write side."),
+      el("div", { class: `small ${p.consistent_with_seen ? (p.correct ? "ok-text" : "warn-text") : "bad-text"}` },
+        !p.consistent_with_seen ? "Read model is wrong: it differs from a replay of the events it has seen (a bug)."
+          : p.correct ? "Read model matches the write side."
+            : `Read model is behind by ${p.behind} events: stale, but right for what it has seen.`),
       s.queries.length ? el("h4", {}, "Queries") : null,
       s.queries.length ? queries : null,
     );

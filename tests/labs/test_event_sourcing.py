@@ -355,3 +355,19 @@ def test_caught_up_projection_equals_rebuild_from_scratch(schedule, seed, versio
     assert engine.proj["model"] == scratch
     if version == 2:
         assert engine._projection_correct()
+
+
+def test_snapshot_tells_a_lagging_projection_from_a_buggy_one():
+    engine = EventSourcingEngine.create(quiet(projection_version=1), 0)
+    engine.advance(3000)
+    engine.apply({"type": "withdraw", "account": "alice", "amount": 10})
+    engine.advance(3100)
+    proj = engine.snapshot()["projection"]
+    assert proj["consistent_with_seen"] and not proj["correct"], "lagging, not yet wrong"
+    engine.advance(6000)
+    proj = engine.snapshot()["projection"]
+    assert not proj["consistent_with_seen"] and proj["behind"] == 0, "caught up and wrong: bug"
+    engine.apply({"type": "deploy_projection_fix"})
+    engine.advance(9000)
+    proj = engine.snapshot()["projection"]
+    assert proj["consistent_with_seen"] and proj["correct"] and proj["version"] == 2
