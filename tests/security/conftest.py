@@ -82,6 +82,8 @@ def world(django_db_setup, django_db_blocker):
                 "join_code": cohort.join_code,
                 "course": course.slug,
                 "user_id": people["owner"].pk,
+                "slug": quiz["slug"],
+                "kind": "gradebook",
             },
         }
         try:
