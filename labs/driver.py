@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 SLICE_MS = 1000  # simulated ms per slice at speed 1
 SLICE_WALL_S = 1.0  # wall time between slices
+ROW_EVERY = 10  # copy the checkpoint's progress to the database every this many slices
 STREAM_MAXLEN = 5000
 WATCH_TTL_S = 120  # idle timeout: a run nobody watches for this long is paused
 KEEP_AFTER_END_S = 24 * 3600
@@ -100,7 +101,9 @@ def _tick_entry(checkpoint: dict[str, Any], speed: float) -> dict[str, Any]:
     }
 
 
-def advance_slice(run_id: Any, seq: int, *, step: bool = False) -> str:
+def advance_slice(
+    run_id: Any, seq: int, *, step: bool = False, info: dict[str, Any] | None = None
+) -> str:
     """Advance run `run_id` by one slice if its checkpoint is at `seq`.
 
     Returns "advanced", "ended", "stale" (old seq: nothing done), "inactive", "idle" or "failed".
@@ -124,8 +127,13 @@ def advance_slice(run_id: Any, seq: int, *, step: bool = False) -> str:
                 continue  # a command arrived (or another tick won): look again
             if result is None:
                 return "stale"
-            checkpoint, new_objectives, ended = result
-            _record_slice(run, checkpoint, new_objectives, ended)
+            checkpoint, new_objectives, ended, commanded = result
+            if info is not None:
+                info["due"] = checkpoint["due"]
+            # The checkpoint is the truth while a run lives; the row follows it when something
+            # a reader cares about changed, and every few slices (SQLite writes cost ms each).
+            if ended or new_objectives or commanded or checkpoint["seq"] % ROW_EVERY == 1:
+                _record_slice(run, checkpoint, new_objectives, ended)
             return "ended" if ended else "advanced"
         return "stale"
     except redis.RedisError as exc:
@@ -184,7 +192,7 @@ def _try_slice(client: redis.Redis, run: LabRun, seq: int):
         pipe.ltrim(keys[1], len(queued), -1)
         pipe.execute()
     met = {o["id"] for o in checkpoint["objectives"] if o.get("met")}
-    return checkpoint, sorted(met - before), ended
+    return checkpoint, sorted(met - before), ended, bool(queued)
 
 
 def apply_logged(engine, command: dict[str, Any], command_log: list) -> dict[str, Any]:

@@ -30,10 +30,10 @@ app.conf.beat_schedule = {
 
 @shared_task(name="labs.tick", ignore_result=True, acks_late=True)
 def tick(run_id: str, seq: int) -> str:
-    outcome = driver.advance_slice(run_id, seq)
+    info: dict[str, Any] = {}
+    outcome = driver.advance_slice(run_id, seq, info=info)
     if outcome == "advanced":
-        checkpoint = driver.read_checkpoint(run_id) or {}
-        due = checkpoint.get("due", time.time() + TICK_INTERVAL_S)
+        due = info.get("due", time.time() + TICK_INTERVAL_S)
         schedule(run_id, seq + 1, min(TICK_INTERVAL_S, max(0.0, due - time.time())))
     return outcome
 

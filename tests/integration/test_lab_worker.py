@@ -32,7 +32,8 @@ def test_worker_ticks_a_run_and_applies_commands(celery_worker, make_user, redis
     run = services.start_run(make_user("worker-fan"), LAB, SCENARIO, seed=11)
     wait_for(lambda: [e for e in entries(redis_client, run) if e["type"] == "tick"][2:])
     run.refresh_from_db()
-    assert run.status == LabRun.Status.RUNNING and run.sim_ms >= 3000
+    assert run.status == LabRun.Status.RUNNING and run.tick_seq >= 1
+    assert driver.read_checkpoint(run.pk)["sim_ms"] >= 3000
 
     services.set_speed(run, 2)
     services.enqueue_command(run, {"type": "start_outage", "mode": "error"})
