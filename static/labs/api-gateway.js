@@ -36,7 +36,7 @@ const strategyLabel = (key) => {
 export function createVisualiser(container, ctx) {
   container.classList.add("lab-api-gateway");
   container.replaceChildren();
-  const st = { snap: null, flashes: new Map(), log: [] };
+  const st = { snap: null, flashes: new Map(), timers: new Set(), notice: "" };
 
   const head = el("div", { class: "gw-head" });
   const diagram = svg("svg", { class: "gw-diagram", role: "img",
@@ -68,6 +68,7 @@ export function createVisualiser(container, ctx) {
       chip("504", tot.timeouts, tot.timeouts ? "bad" : ""),
       chip("hedges", `${tot.hedges} (won ${tot.hedge_wins})`),
       chip("last second p50/p95/p99", `${last.p50 ?? "–"} / ${last.p95 ?? "–"} / ${last.p99 ?? "–"} ms`),
+      st.notice ? el("span", { class: "gw-notice" }, st.notice) : null,
     );
   }
 
@@ -114,7 +115,8 @@ export function createVisualiser(container, ctx) {
         const cap = sv.concurrency * 2;
         const frac = Math.min(1, r.in_flight / cap);
         const served = last.replicas && last.replicas[r.id] ? last.replicas[r.id][0] : 0;
-        nodes.push(svg("g", { class: `gw-replica ${cls}${st.flashes.has(r.id) ? " flash" : ""}` },
+        const group = svg("g", { class: `gw-replica ${cls}${st.flashes.has(r.id) ? " flash" : ""}`,
+          "data-replica": r.id, tabindex: "0", role: "button" },
           svg("rect", { x: repX, y, width: 320, height: rowH - 6, rx: 5, class: "gw-box" }),
           text(repX + 8, y + 18, r.id, "gw-label"),
           text(repX + 150, y + 18, `×${r.speed}`, "gw-small"),
@@ -125,7 +127,13 @@ export function createVisualiser(container, ctx) {
           text(repX + 314, y + 18, r.in_pool ? (r.state === "up" ? `${served}/s` : r.state) : `out (${r.state})`,
             `gw-small gw-state ${cls}`, "end"),
           svg("title", {}, `${r.id}: ${r.in_flight} in flight (workers ${sv.concurrency}), state ${r.state}, ` +
-            `${r.in_pool ? "in the pool" : "removed from the pool"}; probes passed ${r.passed_probes}, failed ${r.failed_probes}`)));
+            `${r.in_pool ? "in the pool" : "removed from the pool"}; probes passed ${r.passed_probes}, failed ${r.failed_probes}. ` +
+            `Click to ${r.state === "up" ? "crash" : "restore"} it.`));
+        // Clicking a replica crashes it (or brings it back): the quickest way to try health checks.
+        const toggle = () => send({ type: "set_replica", replica: r.id, state: r.state === "up" ? "crash" : "up" });
+        group.addEventListener("click", toggle);
+        group.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); } });
+        nodes.push(group);
         y += rowH;
       }
       y += gap;
@@ -225,7 +233,18 @@ export function createVisualiser(container, ctx) {
 
   function flash(id) {
     st.flashes.set(id, true);
-    setTimeout(() => { st.flashes.delete(id); if (st.snap) drawDiagram(st.snap); }, 1200);
+    const timer = setTimeout(() => {
+      st.timers.delete(timer);
+      st.flashes.delete(id);
+      if (st.snap) drawDiagram(st.snap);
+    }, 1200);
+    st.timers.add(timer);
+  }
+
+  async function send(command) {
+    const result = await ctx.sendCommand(command);
+    st.notice = result && !result.ok ? `Refused: ${result.error}` : "";
+    if (st.snap) drawHead(st.snap);
   }
 
   return {
@@ -238,6 +257,8 @@ export function createVisualiser(container, ctx) {
       if (st.snap && ev.type !== "stats") drawDiagram(st.snap);
     },
     destroy() {
+      for (const timer of st.timers) clearTimeout(timer);
+      st.timers.clear();
       container.replaceChildren();
       container.classList.remove("lab-api-gateway");
     },

@@ -114,4 +114,11 @@ def test_a_crashed_replica_is_drawn_out_of_the_pool_and_strategies_compared(page
     table = page.locator(".gw-latency table").inner_text()
     assert "round robin" in table and "least connections" in table
     assert page.locator(".gw-latency tr.current").inner_text().startswith("least connections")
+    # clicking a replica asks the engine to crash it (or bring it back)
+    page.locator(".gw-replica[data-replica=search_1]").click()
+    page.locator(".gw-replica[data-replica=search_2]").click()
+    assert page.evaluate("window.sentCommands") == [
+        {"type": "set_replica", "replica": "search_1", "state": "crash"},
+        {"type": "set_replica", "replica": "search_2", "state": "up"},
+    ]
     assert not errors
