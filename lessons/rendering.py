@@ -214,6 +214,9 @@ def new_markdown(resolve: Callable[[str, bool], str | None] | None = None) -> ma
 
 
 TAG_RE = re.compile(r"<[^>]+>")
+BLOCK_END_RE = re.compile(
+    r"</(?:p|li|h[1-6]|div|pre|td|th|tr|dt|dd|blockquote|table|ul|ol)>|<br\s*/?>|\n"
+)
 
 
 def render(text: str, resolve: Callable[[str, bool], str | None] | None = None) -> Rendered:
@@ -234,7 +237,9 @@ def render(text: str, resolve: Callable[[str, bool], str | None] | None = None) 
             f'<pre class="mermaid">{html_lib.escape(diagram)}</pre>',
         )
     anchors = set(re.findall(r'\bid="([^"]+)"', clean))
-    plain = html_lib.unescape(TAG_RE.sub(" ", re.sub(r'<a class="headerlink".*?</a>', "", clean)))
+    text = re.sub(r'<a class="headerlink".*?</a>', "", clean)
+    text = BLOCK_END_RE.sub(" ", text)  # block boundaries separate words; inline tags do not
+    plain = html_lib.unescape(TAG_RE.sub("", text))
     return Rendered(
         html=clean,
         toc=toc,
