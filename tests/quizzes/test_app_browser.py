@@ -106,6 +106,7 @@ def test_practice_quiz_with_keyboard_only(quiz_server, page, make_user):
     assert "FEEDBACK-PARIS-RIGHT" in right.inner_text()
     assert "EXPLANATION-SINGLE-SECRET" in right.inner_text()
     assert "0.75" in right.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "quizzes-practice-feedback.png"), full_page=True)
 
     # Second question: answered (autosaved) but not checked.
     tab_to(page, "#question-tq-tf input[name=answer]")
@@ -117,6 +118,7 @@ def test_practice_quiz_with_keyboard_only(quiz_server, page, make_user):
     page.wait_for_url(re.compile(r".*/review/$"))
     body = page.locator("main").inner_text()
     assert "Review of attempt 1" in body
+    page.screenshot(path=str(ARTIFACTS / "quizzes-review.png"), full_page=True)
     assert "87.5%" in body
     assert "EXPLANATION-TF-SECRET" in body
     assert page.locator("a[href='/courses/testcourse/intro/#capitals']").count() == 1
@@ -150,6 +152,7 @@ def test_exam_attempt_survives_reload(quiz_server, page, make_user):
     )
     assert page.locator("#m-tq-match-0 option:checked").inner_text() == "woof"
     assert checked_label(page, "tq-single") == "Paris"
+    page.screenshot(path=str(ARTIFACTS / "quizzes-exam-after-reload.png"), full_page=True)
     assert "FEEDBACK-" not in page.content() and "EXPLANATION-" not in page.content()
 
     page.get_by_role("button", name="Submit attempt").click()
