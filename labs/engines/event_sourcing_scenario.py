@@ -240,7 +240,7 @@ def validate(scenario: Any) -> dict[str, Any]:
     sc["projection_version"] = _num(
         scenario.get("projection_version", 2), "projection_version", 1, 2
     )
-    sc["replay_rate"] = _num(scenario.get("replay_rate", 50), "replay_rate", 1, 1000)
+    sc["replay_rate"] = _num(scenario.get("replay_rate", 50), "replay_rate", 1, 200)
     sc["snapshot_every"] = _num(scenario.get("snapshot_every", 0), "snapshot_every", 0, 1000)
     sc["command_latency_ms"] = _num(
         scenario.get("command_latency_ms", 20), "command_latency_ms", 1, 5000
