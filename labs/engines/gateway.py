@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from labs.engines import Engine, ScenarioError, SeededRandom
-from labs.engines.gateway_core import TokenBucket, percentiles, pick_replica
+from labs.engines.gateway_core import SAMPLES, TokenBucket, percentiles, pick_replica
 from labs.engines.gateway_objectives import Objectives
 from labs.engines.gateway_scenario import COMMANDS, SLOW_FACTOR, validate
 from labs.engines.gateway_views import availability, snapshot
@@ -27,7 +27,6 @@ _DONE, _TIMEOUT, _HEDGE, _PROBE, _FAULT = range(5)
 OK, ERROR, TIMEOUT, NO_REPLICA = range(4)
 HANG_MS = 30000  # a hung replica releases its connection after this long
 QUEUE_FACTOR = 8  # a replica queues at most 8x its workers; beyond that it refuses at once
-SAMPLES = 4000  # latency samples kept per strategy for the percentile comparison
 HISTORY_S = 60
 _COUNTERS = (
     "requests", "ok", "rate_limited", "not_found", "errors", "timeouts", "no_replica",

@@ -11,6 +11,7 @@ from typing import Any
 from labs.engines import SeededRandom
 
 STRATEGIES = ("round_robin", "least_conn", "p2c")
+SAMPLES = 2000  # latency samples kept per strategy for the percentile comparison
 STRATEGY_LABELS = {
     "round_robin": "round robin",
     "least_conn": "least connections",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from labs.engines.gateway_core import STRATEGIES
+from labs.engines.gateway_core import SAMPLES, STRATEGIES
 
 if TYPE_CHECKING:
     from labs.engines.gateway import GatewayEngine
@@ -69,6 +69,7 @@ def snapshot(self: GatewayEngine) -> dict[str, Any]:
         "clients": clients,
         "services": services,
         "latency": self.lat_view,
+        "samples_kept": SAMPLES,
         "availability": availability(self),
         "dashboards": dict(zip(("full", "partial", "failed"), self.dash_totals, strict=True)),
         "totals": dict(self.totals),

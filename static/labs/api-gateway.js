@@ -161,7 +161,7 @@ export function createVisualiser(container, ctx) {
         el("td", {}, ms(v.p50)), el("td", {}, ms(v.p95)), el("td", {}, ms(v.p99)),
         el("td", { class: "gw-cell-bar" }, el("span", { class: "gw-hbar", style: `width:${(100 * v.p99) / max}%` })));
     });
-    latency.replaceChildren(el("h3", {}, "Latency per strategy (last 4000 proxied requests each)"),
+    latency.replaceChildren(el("h3", {}, `Latency per strategy (last ${s.samples_kept} proxied requests each)`),
       rows.length ? el("table", { class: "gw-table" },
         el("thead", {}, el("tr", {}, ...["strategy", "n", "p50", "p95", "p99", "p99 compared"].map((h) => el("th", {}, h)))),
         el("tbody", {}, ...rows))
