@@ -40,6 +40,8 @@ def course_page(request: HttpRequest, course: str) -> HttpResponse:
     done = services.completed_ids(request.user, course_obj)
     progress = services.rollup(course_obj, done)
     modules = [{**m, "bar": progress["modules"][m["id"]]} for m in course_obj.outline]
+    flat = [le for m in course_obj.outline for le in m["lessons"]]
+    resume = next((le for le in flat if le["id"] not in done), None) if flat else None
     return render(
         request,
         "lessons/course.html",
@@ -48,6 +50,8 @@ def course_page(request: HttpRequest, course: str) -> HttpResponse:
             "modules": modules,
             "done": done,
             "progress": progress,
+            "resume": resume,
+            "started": bool(done),
         },
     )
 
@@ -79,10 +83,13 @@ def lesson_page(request: HttpRequest, course: str, slug: str) -> HttpResponse:
     article = cache.get(key)
     if article is None:  # one more query, only when the cache is cold
         lesson.refresh_from_db(fields=["html", "toc"])
+        by_slug = {le["slug"]: le for _, le in flat}
+        prereqs = [by_slug[p] for p in lesson.prerequisites if p in by_slug]
         article = render_to_string(
             "lessons/partials/article.html",
             {
                 "lesson": lesson,
+                "prerequisites": prereqs,
                 "position": index + 1,
                 "count": len(flat),
             },

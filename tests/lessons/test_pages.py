@@ -68,6 +68,7 @@ def test_lesson_page_shows_navigation_in_course_order(loaded):
     assert 'href="/quizzes/demo-quiz/"' in first and 'href="/labs/circuit-breaker/outage/"' in first
     assert "mermaid.min.js" in first and "mermaid.min.js" not in body
     assert 'href="#first-section"' in first and "Say what a widget is" in first
+    assert 'Before this lesson: <a href="/courses/demo/intro/">' in body
 
 
 def test_anonymous_lesson_page_costs_at_most_two_queries(loaded, django_assert_max_num_queries):
@@ -102,6 +103,7 @@ def test_complete_is_idempotent_publishes_one_event_and_rolls_up(loaded, make_us
     assert services.cohort_progress(course, [user.pk, other.pk]) == {user.pk: 1}
     page = client.get("/courses/demo/").content.decode()
     assert 'aria-valuenow="33"' in page
+    assert 'href="/courses/demo/second/">Continue: Second lesson' in page
 
 
 def test_time_spent_is_bounded(loaded, make_user):
