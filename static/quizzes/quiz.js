@@ -18,6 +18,13 @@
       return;
     }
     button.focus(); // moving a node can drop focus; keep it on the button the learner used
+    var items = Array.prototype.slice.call(list.children);
+    var announce = list.parentElement.querySelector("[data-order-announce]");
+    if (announce) {
+      var text = item.querySelector(".ordering-text").textContent.trim();
+      announce.textContent = "“" + text + "” moved to position " + (items.indexOf(item) + 1) +
+        " of " + items.length + ".";
+    }
     var form = list.closest("form");
     if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
   });

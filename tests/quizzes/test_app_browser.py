@@ -138,6 +138,8 @@ def test_exam_attempt_survives_reload(quiz_server, page, make_user):
     page.keyboard.press("Enter")
     page.locator("#status-tq-order", has_text="Saved").wait_for()
     moved = items.all_inner_texts()
+    announced = page.locator("#question-tq-order [data-order-announce]").inner_text()
+    assert announced == f"“{before[0]}” moved to position 2 of 3."
     assert moved == [before[1], before[0], *before[2:]]
 
     page.select_option("#m-tq-match-0", label="woof")

@@ -34,3 +34,37 @@ def test_worker_submits_expired_attempt(celery_worker, make_user):
     attempt.refresh_from_db()
     assert attempt.state == Attempt.SUBMITTED and attempt.auto_submitted
     assert attempt.score == 0.0
+
+
+def test_two_tabs_submitting_at_once_give_one_result(make_user, settings):
+    """Two threads (two tabs) submit the same attempt concurrently: one grading, one result."""
+    import threading
+
+    from django.db import connection
+
+    from quizzes import services
+    from tests.quizzes.app_fixtures import FIXTURE_SITE
+
+    settings.SITE_CONTENT_DIR = FIXTURE_SITE
+    settings.QUIZ_EXTRA_CONTENT_DIR = None
+    user = make_user("twotabs")
+    attempt = services.start_attempt(user, "t-exam")
+    results: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def tab() -> None:
+        try:
+            barrier.wait()
+            _, did = services.submit(Attempt.objects.get(pk=attempt.pk))
+            results.append(did)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=tab) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(results) == [False, True]
+    attempt.refresh_from_db()
+    assert attempt.state == Attempt.SUBMITTED and attempt.score == 0.0
