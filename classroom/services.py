@@ -405,9 +405,30 @@ def quiz_report(cohort: Cohort, slug: str) -> dict:
             continue
         marks[r["attempt_id"]][r["qid"]] = r["fraction"] or 0.0
         options[r["qid"]][_option_label(r["response"])] += 1
-    qids = sorted({q for a in first.values() for q in a["question_ids"]})
-    matrix = [[marks[a_id].get(q, 0.0) for q in qids] for a_id in sorted(chosen)]
-    analysis = item_analysis(matrix) if matrix else {"questions": [], "quiz": {}}
+    # Random draws deal different questions to different learners, so (as Moodle does) the
+    # whole-quiz numbers come from slots (position in the attempt) and each question's numbers
+    # from the attempts that were dealt it, against the rest of that attempt's total.
+    lengths = Counter(len(a["question_ids"]) for a in first.values())
+    length = lengths.most_common(1)[0][0] if lengths else 0
+    slot_rows = [
+        [marks[a["id"]].get(q, 0.0) for q in a["question_ids"]]
+        for a in first.values()
+        if len(a["question_ids"]) == length
+    ]
+    quiz_stats = item_analysis(slot_rows)["quiz"] if slot_rows and length else {}
+    seen_by: dict[str, list[list[float]]] = defaultdict(list)
+    for a in first.values():
+        total = sum(marks[a["id"]].get(q, 0.0) for q in a["question_ids"])
+        rest_max = max(1, len(a["question_ids"]) - 1)
+        for q in a["question_ids"]:
+            mark = marks[a["id"]].get(q, 0.0)
+            seen_by[q].append([mark, min(rest_max, total - mark)])
+    qids = sorted(seen_by)
+    per_question = []
+    for q in qids:
+        rest_max = max(1, length - 1)
+        per_question.append(item_analysis(seen_by[q], [1, rest_max])["questions"][0])
+    analysis = {"questions": per_question, "quiz": quiz_stats}
     src = sources.question_sources(qids)
     questions = []
     for qid, stat in zip(qids, analysis["questions"], strict=False):
@@ -422,6 +443,7 @@ def quiz_report(cohort: Cohort, slug: str) -> dict:
         questions.append(
             {
                 "qid": qid,
+                "seen": len(seen_by[qid]),
                 **stat,
                 "text": info.get("text", qid),
                 "source_path": info.get("path", ""),

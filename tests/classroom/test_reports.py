@@ -132,3 +132,30 @@ def test_learner_page_links_reviews_and_replays_and_edits_accommodation(
     assert (acc.time_multiplier, acc.extra_attempts, acc.note) == (1.5, 2, "DSA")
     bad = client.post(url, {"time_multiplier": "0.2", "extra_attempts": "-1"})
     assert bad.status_code == 400 and "field-errors" in bad.content.decode()
+
+
+def test_random_draws_count_each_question_over_the_attempts_that_saw_it(cohort, make_user):
+    from quizzes.models import Attempt, Response
+
+    now = timezone.now()
+    dealt = [["qa", "qb"], ["qa", "qc"], ["qa", "qb"], ["qa", "qc"]]
+    for n, qids in enumerate(dealt):
+        user = make_user(f"d{n}")
+        Membership.objects.create(cohort=cohort, user=user)
+        attempt = Attempt.objects.create(
+            user=user,
+            quiz_slug="quiz-0",
+            number=1,
+            mode="practice",
+            started_at=now,
+            submitted_at=now,
+            state=Attempt.SUBMITTED,
+            seed="s",
+            question_ids=qids,
+            score=100,
+        )
+        for pos, qid in enumerate(qids):
+            Response.objects.create(attempt=attempt, qid=qid, position=pos, fraction=1.0)
+    by_id = {q["qid"]: q for q in services.quiz_report(cohort, "quiz-0")["questions"]}
+    assert (by_id["qb"]["seen"], by_id["qb"]["facility"]) == (2, 100)
+    assert (by_id["qa"]["seen"], by_id["qa"]["facility"]) == (4, 100)
