@@ -104,10 +104,12 @@ export function createVisualiser(container, ctx) {
 
   function podChip(s, pod, nodeDown) {
     const cls = podClass(pod, nodeDown);
-    return el("div", {
+    return el("button", {
+      type: "button",
       class: `k8s-pod ${cls} rs${rsIndex(s, pod.rs)} ${st.fresh.has(pod.name) ? "fresh" : ""}`,
-      title: `${pod.name}\n${pod.phase}${pod.ready ? " (ready)" : ""}\nrestarts: ${pod.restarts}`,
+      title: `${pod.name}\n${pod.phase}${pod.ready ? " (ready)" : ""}\nrestarts: ${pod.restarts}\nclick: delete this pod`,
       "data-pod": pod.name,
+      onclick: () => send({ type: "delete_pod", pod: pod.name }),
     },
     el("span", { class: "k8s-pod-name" }, pod.name.split("-").pop()),
     el("span", { class: "k8s-pod-state" }, nodeDown ? "Unknown" : podLabel(pod)),
@@ -121,7 +123,11 @@ export function createVisualiser(container, ctx) {
       const status = node.not_ready ? "NotReady" : node.up ? "Ready" : "unreachable (not yet noticed)";
       const box = el("div", { class: `k8s-node ${node.not_ready ? "down" : node.up ? "" : "silent"}` },
         el("div", { class: "k8s-node-head" }, el("strong", {}, node.name),
-          el("span", { class: "small" }, `${status} · ${mine.length}/${node.capacity}`)));
+          el("span", { class: "small" }, `${status} · ${mine.length}/${node.capacity}`),
+          el("button", {
+            type: "button", class: "k8s-node-btn", "data-node": node.name,
+            onclick: () => send({ type: node.up ? "kill_node" : "restore_node", node: node.name }),
+          }, node.up ? "Take down" : "Bring back")));
       const grid = el("div", { class: "k8s-pods" });
       for (const pod of mine) grid.append(podChip(s, pod, !node.up));
       box.append(grid);
@@ -186,6 +192,11 @@ export function createVisualiser(container, ctx) {
       chart,
       el("div", { class: "small muted" }, "Solid: CPU %; dashed line: target; thin: ready pods (scale 0–20)."),
     );
+  }
+
+  async function send(cmd) {
+    const res = await ctx.sendCommand(cmd);
+    if (res && !res.ok) setNotice(`Refused: ${res.error || "invalid command"}`, "bad");
   }
 
   function setNotice(text, cls) {

@@ -66,4 +66,12 @@ def test_node_failure_then_stalled_rollout(page, lab_url) -> None:
     assert page.locator(".k8s-pod.bad").count() >= 1
     assert "rollout stalled" in page.locator(".k8s-head").inner_text()
     assert page.locator(".k8s-box.rs").count() == 2
+    pod = page.locator(".k8s-pod").first
+    name = pod.get_attribute("data-pod")
+    pod.click()
+    page.locator(".k8s-node-btn[data-node=node-1]").click()
+    assert page.evaluate("window.sent") == [
+        {"type": "delete_pod", "pod": name},
+        {"type": "kill_node", "node": "node-1"},
+    ]
     assert not errors
