@@ -371,3 +371,38 @@ def quiz_grade(user: Any, slug: str, method: str | None = None) -> float | None:
     if method == "average":
         return round(sum(scores) / len(scores), 2)
     raise ValueError(f"unknown grading method {method!r}")
+
+
+# --- item statistics ------------------------------------------------------------------------------
+
+
+def quiz_statistics(slug: str, first_only: bool = False) -> dict | None:
+    """`statistics.item_analysis` over the submitted attempts of a quiz, per slot (position),
+    as Moodle's report counts random questions. Adds ``slots``: the question ids seen in each
+    slot. None when no attempt has been submitted. For dashboards (instructor-only views)."""
+    from quizzes.statistics import item_analysis
+
+    attempts = Attempt.objects.filter(quiz_slug=slug, state=Attempt.SUBMITTED).order_by(
+        "user_id", "number"
+    )
+    if first_only:
+        attempts = attempts.filter(number=1)
+    rows: list[list[float]] = []
+    slots: list[set[str]] = []
+    width = None
+    for attempt in attempts.prefetch_related("responses"):
+        responses = sorted(attempt.responses.all(), key=lambda r: r.position)
+        if width is None:
+            width = len(responses)
+            slots = [set() for _ in range(width)]
+        if len(responses) != width:
+            continue  # the quiz changed shape; keep the rows comparable
+        rows.append([r.fraction or 0.0 for r in responses])
+        for slot, r in zip(slots, responses, strict=True):
+            slot.add(r.qid)
+    if not rows:
+        return None
+    result = item_analysis(rows)
+    result["slots"] = [sorted(s) for s in slots]
+    result["attempts"] = len(rows)
+    return result

@@ -191,3 +191,17 @@ def test_events_published(learner, redis_client):
     services.submit(attempt)
     kinds = [json.loads(f["data"])["type"] for _, f in redis_client.xrange("learning:events")]
     assert kinds.count("question_answered") == 1 and kinds[-1] == "quiz_submitted"
+
+
+def test_quiz_statistics_per_slot(learner, make_user):
+    assert services.quiz_statistics("t-exam") is None
+    for name, right in (("s1", True), ("s2", False), ("s3", True)):
+        user = make_user(name)
+        attempt = services.start_attempt(user, "t-exam")
+        services.save_answer(attempt, "tq-single", display(attempt, "tq-single", 0 if right else 1))
+        services.submit(attempt)
+    stats = services.quiz_statistics("t-exam")
+    assert stats["attempts"] == 3
+    assert stats["slots"][0] == ["tq-single"]
+    assert stats["questions"][0]["facility"] == pytest.approx(200 / 3)
+    assert stats["questions"][1]["facility"] == 0
