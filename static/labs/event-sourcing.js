@@ -22,7 +22,7 @@ function el(tag, attrs = {}, ...children) {
 const euros = (cents) => (cents === null || cents === undefined ? "—" : `${(cents / 100).toFixed(2)} €`);
 const fmtT = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
-function eventBox(ev, extra = "") {
+function eventBox(ev, extra = "", global = false) {
   const label = ev.type === "AccountOpened" ? "Open" : `${TYPE_SHORT[ev.type]}${(ev.amount_cents / 100).toFixed(0)}`;
   return el(
     "span",
@@ -31,7 +31,7 @@ function eventBox(ev, extra = "") {
       title: `#${ev.position} ${ev.stream} v${ev.version} ${ev.type} (schema ${ev.schema}) at ${fmtT(ev.t)}`,
       "data-position": ev.position,
     },
-    el("small", {}, `v${ev.version}`),
+    el("small", {}, global ? `#${ev.position} ${ev.stream.replace(/^account-/, "").slice(0, 5)}` : `v${ev.version}`),
     label,
   );
 }
@@ -53,6 +53,11 @@ export function createVisualiser(container, ctx) {
     logPanel,
     el("div", { class: "es-row" }, travel, inspect),
   );
+
+  async function send(cmd) {
+    const res = await ctx.sendCommand(cmd);
+    if (res && !res.ok) setNotice(`Refused: ${res.error || "invalid command"}`, "bad");
+  }
 
   function setNotice(text, cls) {
     st.notice = text;
@@ -93,6 +98,10 @@ export function createVisualiser(container, ctx) {
         el("div", { class: "es-stream-head" },
           el("strong", {}, stream),
           el("span", { class: "muted small" }, ` v${info.version}`),
+          el("button", { type: "button", class: "es-btn small", "data-act": "snapshot",
+            onclick: () => send({ type: "take_snapshot", account }) }, "snapshot"),
+          el("button", { type: "button", class: "es-btn small", "data-act": "inspect",
+            onclick: () => send({ type: "inspect_stream", account }) }, "inspect"),
           el("span", { class: "es-balance" }, euros(acc.balance_cents)),
         ),
         boxes,
@@ -120,7 +129,9 @@ export function createVisualiser(container, ctx) {
       const cls = wrong ? "wrong" : seen !== actual ? "stale" : "";
       const why = wrong ? "differs from a replay of the same events: a bug" : cls ? "not yet seen the latest events" : "";
       body.append(el("tr", { class: cls, title: why },
-        el("td", {}, account), el("td", {}, euros(seen)), el("td", {}, euros(actual))));
+        el("td", {}, account, " ", el("button", { type: "button", class: "es-btn small", "data-act": "query",
+          title: "query the read model", onclick: () => send({ type: "query_balance", account }) }, "query")),
+        el("td", {}, euros(seen)), el("td", {}, euros(actual))));
     }
     table.append(body);
     const pct = s.head ? (100 * p.checkpoint) / s.head : 100;
@@ -153,7 +164,7 @@ export function createVisualiser(container, ctx) {
     const strip = el("div", { class: "es-boxes es-log" });
     for (const ev of s.recent) {
       const cls = ev.position <= cp ? "projected" : "pending";
-      strip.append(eventBox(ev, cls));
+      strip.append(eventBox(ev, cls, true));
       if (ev.position === cp) strip.append(el("span", { class: "es-cp", title: "projection checkpoint" }, "▲"));
     }
     logPanel.replaceChildren(
@@ -169,8 +180,7 @@ export function createVisualiser(container, ctx) {
     const slider = el("input", {
       type: "range", min: 0, max: s.head, value: pos, class: "es-slider", "aria-label": "Event number",
       onchange: async (e) => {
-        const res = await ctx.sendCommand({ type: "time_travel", position: Number(e.target.value) });
-        if (res && !res.ok) setNotice(res.error || "refused", "bad");
+        await send({ type: "time_travel", position: Number(e.target.value) });
       },
     });
     const accounts = tt ? tt.accounts : s.accounts;
@@ -181,7 +191,7 @@ export function createVisualiser(container, ctx) {
     travel.replaceChildren(
       el("h3", {}, tt ? `Time travel: state as of event ${tt.position} of ${s.head}` : "Time travel (now)"),
       slider,
-      el("button", { type: "button", class: "es-btn", onclick: () => ctx.sendCommand({ type: "live_view" }) }, "Back to now"),
+      el("button", { type: "button", class: "es-btn", onclick: () => send({ type: "live_view" }) }, "Back to now"),
       list,
     );
     travel.classList.toggle("travelling", Boolean(tt));

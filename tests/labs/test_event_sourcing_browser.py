@@ -107,6 +107,12 @@ def test_stale_read_conflict_time_travel_and_replay(page, lab_url) -> None:
         "(s) => { s.value = '2'; s.dispatchEvent(new Event('change')); }"
     )
     assert page.evaluate("window.sent[0]") == {"type": "time_travel", "position": 2}
+    page.locator(".es-table button[data-act=query]").first.click()
+    page.locator(".es-stream button[data-act=inspect]").first.click()
+    assert page.evaluate("window.sent.slice(1)") == [
+        {"type": "query_balance", "account": "alice"},
+        {"type": "inspect_stream", "account": "alice"},
+    ]
 
     page.evaluate("window.feed(2)")
     assert "v2 (fixed)" in lab.inner_text()
