@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 
 from config.permissions import LEARNER, permission
 from quizzes import review, services, source
+from quizzes.bank import with_defaults
 from quizzes.grading import (
     Grade,
     InvalidResponse,
@@ -43,6 +44,16 @@ def _quiz(slug: str) -> dict:
     quiz = services.get_quiz(slug)
     if quiz is None:
         raise Http404("No such quiz")
+    return quiz
+
+
+def _attempt_quiz(attempt: Attempt) -> dict:
+    """The attempt's quiz; still reviewable when the quiz has left the site content."""
+    quiz = services.get_quiz(attempt.quiz_slug)
+    if quiz is None:
+        quiz = with_defaults(
+            {"slug": attempt.quiz_slug, "title": attempt.quiz_slug, "mode": attempt.mode}
+        )
     return quiz
 
 
@@ -212,7 +223,7 @@ def attempt_page(request: HttpRequest, pk: int) -> HttpResponse:
         if attempt.auto_submitted:
             messages.info(request, "Time ran out: your attempt was submitted automatically.")
         return redirect("quizzes:review", pk=attempt.pk)
-    quiz = _quiz(attempt.quiz_slug)
+    quiz = _attempt_quiz(attempt)
     questions = [question_context(attempt, r, quiz) for r in attempt.responses.all()]
     remaining = (
         max(0, int((attempt.deadline - timezone.now()).total_seconds()))
@@ -237,7 +248,7 @@ def save(request: HttpRequest, pk: int, qid: str) -> HttpResponse:
     """Autosave one answer (htmx) or, with check=1 in practice mode, grade it."""
     attempt = _own_attempt(request, pk)
     resp = get_object_or_404(Response, attempt=attempt, qid=qid)
-    quiz = _quiz(attempt.quiz_slug)
+    quiz = _attempt_quiz(attempt)
     question = source.get_question(qid)
     if question is None:
         raise Http404("No such question")
@@ -292,7 +303,7 @@ def attempt_review(request: HttpRequest, pk: int) -> HttpResponse:
     if not services.submit_if_expired(attempt):
         messages.info(request, "Submit your attempt to see the review.")
         return redirect("quizzes:attempt", pk=attempt.pk)
-    quiz = _quiz(attempt.quiz_slug)
+    quiz = _attempt_quiz(attempt)
     items = []
     for resp in attempt.responses.all():
         q = source.get_question(resp.qid)

@@ -231,3 +231,14 @@ def test_autosave_resending_the_check_button_is_not_a_try(client, learner):
     )
     assert b"FEEDBACK-TF-FALSE" in r.content
     assert attempt.responses.get(qid="tq-tf").tries == 1
+
+
+def test_attempt_of_a_removed_quiz_stays_reviewable(client, learner):
+    client.force_login(learner)
+    attempt = services.start_attempt(learner, "t-exam")
+    services.submit(attempt)
+    from quizzes.models import Attempt as A
+
+    A.objects.filter(pk=attempt.pk).update(quiz_slug="gone")
+    r = client.get(f"/quizzes/attempt/{attempt.pk}/review/")
+    assert r.status_code == 200 and b"Review of attempt 1" in r.content
