@@ -81,3 +81,47 @@ def test_redis_down_fails_the_run_with_a_reason(make_user, redis_client, setting
     assert tasks.watchdog()["failed"] == 1
     other.refresh_from_db()
     assert other.status == LabRun.Status.FAILED and other.failure_reason
+
+
+def test_redis_restart_interrupts_streams_and_fails_runs(
+    live_db, make_user, settings, tmp_path, redis_client
+):
+    """A private Redis and uvicorn: killing Redis ends the open stream with `interrupted`; once
+    Redis is back (empty), the watchdog fails the run whose checkpoint was lost."""
+    import httpx
+    from django.test import Client
+
+    from labs import tasks
+
+    redis_process, url = processes.start_redis(tmp_path / "redis")
+    port = processes.free_port()
+    server = processes.start_uvicorn(
+        child_env({"REDIS_URL": url}), port, log_path=ARTIFACTS / "uvicorn-fault.log"
+    )
+    try:
+        settings.REDIS_URL = url
+        owner = make_user("restarted")
+        run = services.start_run(owner, LAB, SCENARIO, enqueue=False)
+        driver.advance_slice(run.pk, 0)
+        client = Client()
+        client.force_login(owner)
+        base = f"http://127.0.0.1:{port}"
+        processes.wait_for_http(base + "/healthz", server)
+        cookies = {"sessionid": client.cookies["sessionid"].value}
+        with httpx.stream(
+            "GET", f"{base}/labs/runs/{run.pk}/events", cookies=cookies, timeout=30
+        ) as response:
+            lines = response.iter_lines()
+            assert next(lines) == "event: snapshot"
+            processes.stop(redis_process)
+            rest = list(lines)  # the server ends the stream itself
+        assert "event: interrupted" in rest
+        port_number = int(url.rsplit(":", 1)[1].split("/")[0])
+        redis_process, _url = processes.start_redis(tmp_path / "redis2", port=port_number)
+        processes.wait_for_redis(url, redis_process)
+        assert tasks.watchdog()["failed"] == 1
+        run.refresh_from_db()
+        assert run.status == LabRun.Status.FAILED and "lost" in run.failure_reason
+    finally:
+        processes.stop(server)
+        processes.stop(redis_process)
