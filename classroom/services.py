@@ -448,6 +448,7 @@ def quiz_report(cohort: Cohort, slug: str) -> dict:
                 "text": info.get("text", qid),
                 "source_path": info.get("path", ""),
                 "source_line": info.get("line", 0),
+                "source_url": source_url(info.get("path", ""), info.get("line", 0)),
                 "flags": reasons,
                 "options": sorted(options[qid].items(), key=lambda kv: -kv[1]),
             }
@@ -463,6 +464,19 @@ def quiz_report(cohort: Cohort, slug: str) -> dict:
         "flagged": [q for q in questions if q["flags"]],
         "histogram": distribution(scores),
     }
+
+
+def source_url(path: str, line: int) -> str:
+    """A link to the question's YAML at its line when CONTENT_SOURCE_URL is configured
+    (e.g. https://github.com/org/repo/blob/main/), else ""."""
+    import os
+
+    from django.conf import settings
+
+    base = getattr(settings, "CONTENT_SOURCE_URL", "") or os.environ.get("CONTENT_SOURCE_URL", "")
+    if not base or not path:
+        return ""
+    return f"{base.rstrip('/')}/{path.lstrip('/')}#L{line}"
 
 
 def _option_label(response: Any) -> str:

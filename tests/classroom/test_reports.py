@@ -159,3 +159,14 @@ def test_random_draws_count_each_question_over_the_attempts_that_saw_it(cohort, 
     by_id = {q["qid"]: q for q in services.quiz_report(cohort, "quiz-0")["questions"]}
     assert (by_id["qb"]["seen"], by_id["qb"]["facility"]) == (2, 100)
     assert (by_id["qa"]["seen"], by_id["qa"]["facility"]) == (4, 100)
+
+
+def test_flagged_question_links_to_its_source_when_configured(
+    client, answered, instructor, settings
+):
+    settings.CONTENT_SOURCE_URL = "https://git.example/decoupled/blob/main/"
+    client.force_login(instructor)
+    html = client.get(reverse("classroom:quiz_report", args=[answered.pk, "quiz-0"])).content
+    assert 'href="https://git.example/decoupled/blob/main/site/demo/m0/questions.yaml#L10"' in (
+        html.decode()
+    )
