@@ -246,3 +246,18 @@ def test_removed_course_is_unpublished(site, tmp_path):
     problems, stats = load(tmp_path / "empty")
     assert problems == []
     assert list(Course.objects.filter(published=True).values_list("slug", flat=True)) == ["other"]
+
+
+@pytest.mark.django_db
+def test_load_site_command(site, capsys):
+    call_command("load_site", str(site))
+    assert "Loaded: " in capsys.readouterr().out
+    call_command("load_site", str(site))
+    assert "Loaded: 0 created, 0 updated, 0 unpublished." in capsys.readouterr().out
+    edit(site / "demo" / "02-more" / "01-third.md", "topics: [T02]", "topics: [T99]")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("load_site", str(site))
+    assert exit_info.value.code == 1
+    captured = capsys.readouterr()
+    assert "01-third.md:8: unknown topic id 'T99'" in captured.out
+    assert "nothing was loaded" in captured.err
