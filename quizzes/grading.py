@@ -440,6 +440,8 @@ def response_text(q: dict, response: Any) -> str | list[str] | None:
         choices = matching_choices(q)
         out = []
         for key, value in response.items():
+            if value is None or value == "":
+                continue  # a row the learner has not matched yet
             left = q["pairs"][_index(key, len(q["pairs"]), "item")][0]
             right = value if isinstance(value, str) else choices[_index(value, len(choices))]
             out.append(f"{left} \u2192 {right}")

@@ -296,3 +296,13 @@ def test_display_order_is_stable():
     for _ in range(20):
         pos = rnd.randrange(8)
         assert from_display(q, to_display(q, pos, "s"), "s") == pos
+
+
+def test_response_text_skips_unanswered_matching_rows():
+    from quizzes.grading import response_text
+
+    question = {
+        "type": "matching",
+        "pairs": [["acks=0", "no wait"], ["acks=1", "leader only"]],
+    }
+    assert response_text(question, {"0": 1, "1": None}) == ["acks=0 \u2192 leader only"]
