@@ -446,6 +446,16 @@ def _check_lesson(c, course, lesson, by_slug, by_file, questions, labs, quiz_slu
     if meta.get("quiz") is not None and meta["quiz"] not in quiz_slugs:
         c.add(path, line_of(lines, ("quiz",)), f"quiz: no quiz {meta['quiz']!r} in quizzes.yaml")
     anchors = lesson.rendered.anchors
+    for clash in sorted(anchors & rendering.RESERVED_IDS):
+        where = next(
+            (
+                lesson.body_line + n - 1
+                for n, ln in enumerate(lesson.body.split("\n"), 1)
+                if clash in ln.lower().replace(" ", "-")
+            ),
+            1,
+        )
+        c.add(path, where, f"id {clash!r} is used by the page itself; choose another anchor")
     for n, line in rendering.outside_code(lesson.body):
         fline = lesson.body_line + n - 1
         for m in rendering.CHECK_ANY_RE.finditer(line):

@@ -19,6 +19,22 @@ MERMAID_TOKEN = "MERMAIDDIAGRAM{}END"
 FENCE_RE = re.compile(r"^(?P<indent>[ ]{0,3})(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)")
 LINK_RE = re.compile(r"(!?)\[(?:[^\]\[]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
 
+# ids the lesson page itself uses; a heading or attribute in a lesson must not take them
+RESERVED_IDS = frozenset(
+    {
+        "main",
+        "site-nav",
+        "site-search",
+        "course-progress",
+        "course-progress-wrap",
+        "complete-box",
+        "mark-complete",
+        "lesson-end",
+        "toc-h",
+        "objectives-h",
+    }
+)
+
 TAGS = {
     "a",
     "abbr",

@@ -261,3 +261,9 @@ def test_load_site_command(site, capsys):
     captured = capsys.readouterr()
     assert "01-third.md:8: unknown topic id 'T99'" in captured.out
     assert "nothing was loaded" in captured.err
+
+
+def test_anchor_that_clashes_with_the_page(site):
+    f = site / "demo" / "02-more" / "01-third.md"
+    edit(f, "## Sprockets", "## Sprockets {#lesson-end}")
+    assert_problem(site, f, line_with(f, "{#lesson-end}"), "id 'lesson-end' is used by the page")
