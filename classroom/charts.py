@@ -53,3 +53,46 @@ def bar_chart(data: list[tuple[str, int | float]], title: str, unit: str = "") -
         f'<figure class="chart-figure"><figcaption>{escape(title)}</figcaption>'
         f"{svg}{table}</figure>"
     )
+
+
+def heatmap_rows(rows, learner_base: str, now=None) -> SafeString:
+    """The progress grid's body rows, built here rather than in the template language: at 500
+    learners × 10 modules the template loop alone took ~350 ms; this takes a few."""
+    from django.utils import timezone
+    from django.utils.timesince import timesince
+
+    now = now or timezone.now()
+    out = []
+    for r in rows:
+        risk = ' <span class="pill bad">at risk</span>' if r.at_risk else ""
+        cells = []
+        for c in r.cells:
+            text = "–" if c.completion is None else f"{c.completion}%"
+            if c.quiz is not None:
+                text += f'<span class="cell-quiz" title="best quiz score">Q {c.quiz:.0f}</span>'
+            if c.objectives_total or c.objectives:
+                text += (
+                    f'<span class="cell-lab" title="lab objectives met">'
+                    f"◎ {c.objectives}/{c.objectives_total}</span>"
+                )
+            cells.append(f'<td class="heat heat-{c.heat}">{text}</td>')
+        overall = 0 if not r.completion else min(4, 1 + r.completion // 25)
+        if r.last_activity:
+            seen = (
+                f'<time datetime="{r.last_activity.isoformat()}">'
+                f"{escape(timesince(r.last_activity, now))} ago</time>"
+            )
+        else:
+            seen = "never"
+        quiz = "–" if r.quiz is None else f"{r.quiz:g}"
+        tr_class = ' class="risk"' if r.at_risk else ""
+        out.append(
+            f"<tr{tr_class}>"
+            f'<th scope="row"><a href="{escape(learner_base)}{r.user_id}/">{escape(r.name)}</a>'
+            f"{risk}</th>"
+            f'<td class="heat heat-{overall}">{r.completion}%</td>{"".join(cells)}'
+            f"<td>{quiz}</td><td>{seen}</td></tr>"
+        )
+    if not out:
+        out.append('<tr><td colspan="99" class="muted">No learners.</td></tr>')
+    return mark_safe("\n".join(out))

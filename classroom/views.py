@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from classroom import exports, services, sources
-from classroom.charts import bar_chart
+from classroom.charts import bar_chart, heatmap_rows
 from classroom.forms import AccommodationForm, CohortForm, EnrolForm, InstructorForm
 from classroom.models import Cohort, Export
 from config.events import STREAM_KEY
@@ -138,6 +138,9 @@ def dashboard(request: HttpRequest, pk: int) -> HttpResponse:
         "risk_completion": risk_completion,
         "risk_days": risk_days,
         "chart": chart,
+        "grid_rows": heatmap_rows(
+            board.rows, reverse("classroom:dashboard", args=[cohort.pk]) + "learners/"
+        ),
         "quiz_slugs": services.quiz_slugs(cohort),
         "sorts": _sort_links(sort),
     }

@@ -126,3 +126,13 @@ def test_last_activity_uses_the_latest_of_lessons_quizzes_and_labs(cohort, make_
     row = services.dashboard(cohort).rows[0]
     assert row.days_inactive == 2
     assert timezone.now() - row.last_activity < timedelta(days=3)
+
+
+def test_grid_escapes_learner_names(client, cohort, instructor, make_user):
+    user = enrol(cohort, make_user("mallory"))
+    user.first_name = "<script>alert(1)</script>"
+    user.save()
+    client.force_login(instructor)
+    html = client.get(reverse("classroom:dashboard", args=[cohort.pk])).content.decode()
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+    assert f'href="/classroom/{cohort.pk}/learners/{user.pk}/"' in html
