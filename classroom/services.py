@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -404,7 +405,7 @@ def quiz_report(cohort: Cohort, slug: str) -> dict:
         if r["attempt_id"] not in chosen:
             continue
         marks[r["attempt_id"]][r["qid"]] = r["fraction"] or 0.0
-        options[r["qid"]][_option_label(r["response"])] += 1
+        options[r["qid"]][json.dumps(r["response"], sort_keys=True)] += 1
     # Random draws deal different questions to different learners, so (as Moodle does) the
     # whole-quiz numbers come from slots (position in the attempt) and each question's numbers
     # from the attempts that were dealt it, against the rest of that attempt's total.
@@ -450,7 +451,10 @@ def quiz_report(cohort: Cohort, slug: str) -> dict:
                 "source_line": info.get("line", 0),
                 "source_url": source_url(info.get("path", ""), info.get("line", 0)),
                 "flags": reasons,
-                "options": sorted(options[qid].items(), key=lambda kv: -kv[1]),
+                "options": [
+                    (_option_label(json.loads(raw), info.get("data") or {}), n)
+                    for raw, n in sorted(options[qid].items(), key=lambda kv: -kv[1])
+                ],
             }
         )
     scores = [a["score"] for a in first.values() if a["score"] is not None]
@@ -479,12 +483,22 @@ def source_url(path: str, line: int) -> str:
     return f"{base.rstrip('/')}/{path.lstrip('/')}#L{line}"
 
 
-def _option_label(response: Any) -> str:
-    if response is None:
+def _option_label(response: Any, question: dict) -> str:
+    """A response in bank-index space as option letters and text (single / multiple choice)."""
+    if response is None or response == [] or response == "":
         return "(no answer)"
+    opts = question.get("options") or []
+
+    def name(i: Any) -> str:
+        if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(opts):
+            text = str((opts[i] or {}).get("text", "")) if isinstance(opts[i], dict) else ""
+            letter = chr(ord("A") + i) if i < 26 else str(i + 1)
+            return f"{letter}. {text[:40]}" if text else letter
+        return str(i)[:40]
+
     if isinstance(response, list):
-        return ", ".join(str(x) for x in response) or "(none)"
-    return str(response)[:40]
+        return " + ".join(name(i) for i in response)
+    return name(response)
 
 
 def quiz_slugs(cohort: Cohort) -> list[str]:

@@ -69,6 +69,9 @@ def test_quiz_report_statistics_and_flags(answered):
         10,
     )
     assert dict(by_id["q-good"]["options"]) == {"1": 3, "0": 3}
+    labels = services._option_label([0, 2], {"options": [{"text": "Yes"}, {}, {"text": "No"}]})
+    assert labels == "A. Yes + C. No"
+    assert services._option_label(None, {}) == "(no answer)"
     assert report["quiz"]["cronbach_alpha"] is not None
     assert sum(n for _, n in report["histogram"]) == 6
 
