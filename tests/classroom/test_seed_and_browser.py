@@ -48,3 +48,25 @@ def test_dashboard_in_chromium_light_and_dark(asgi_server, browser, login_as, co
         expect(page.locator("table.heatmap tbody tr")).to_have_count(1)
         page.screenshot(path=str(ARTIFACTS / f"classroom-dashboard-{scheme}.png"), full_page=True)
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_live_page_shows_a_members_event(asgi_server, page, login_as, course, make_user):
+    from classroom.models import Membership
+    from config import events
+
+    teacher = make_user("teacher", instructor=True)
+    cohort = Cohort.objects.create(course=course, name="Live")
+    cohort.instructors.add(teacher)
+    member, outsider = make_user("member"), make_user("outsider")
+    Membership.objects.create(cohort=cohort, user=member)
+    login_as(page, teacher)
+    page.goto(f"{asgi_server}/classroom/{cohort.pk}/live/")
+    expect(page.locator("#live-status")).to_contain_text("Live")
+    events.publish("lesson_completed", outsider.id, "outsider", title="Secret")
+    events.publish("lesson_completed", member.id, "member", title="Sagas")
+    item = page.locator("#live-feed li").first
+    expect(item).to_contain_text("member")
+    expect(item).to_contain_text("Sagas")
+    expect(page.locator("#live-feed li")).to_have_count(1)
