@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.catalog, name="catalog"),
     path("search/", views.search_view, name="search"),
     path("check/<str:qid>/", views.check_question, name="check"),
+    path("check/<str:qid>/answer/", views.check_answer, name="check_answer"),
     path("<slug:course>/", views.course_page, name="course"),
     path("<slug:course>/assets/<path:rel>", views.asset, name="asset"),
     path("<slug:course>/<slug:slug>/", views.lesson_page, name="lesson"),

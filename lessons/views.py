@@ -162,37 +162,87 @@ def asset(request: HttpRequest, course: str, rel: str) -> HttpResponse:
     return response
 
 
-@require_GET
-@permission(PUBLIC)
-def check_question(request: HttpRequest, qid: str) -> HttpResponse:
-    question = get_object_or_404(BankQuestion, qid=qid, published=True)
-    data = question.data
+ANSWERABLE = ("single", "multiple", "truefalse", "numeric", "short")
+
+
+def _check_context(question: BankQuestion) -> dict:
+    from quizzes.grading import public_view
+
     from .rendering import render_simple
 
-    choices: list[str] = []
-    if question.type in ("single", "multiple"):
-        choices = [render_simple(str(o.get("text", ""))) for o in data.get("options", [])]
-    elif question.type == "truefalse":
-        choices = ["True", "False"]
-    elif question.type == "ordering":
-        choices = sorted(str(i) for i in data.get("items", []))
-    elif question.type == "matching":
-        choices = [str(p[0]) for p in data.get("pairs", []) if p]
+    view = public_view(question.data, seed=question.qid, shuffle=True)
     quiz = (
         question.course.lessons.filter(slug=question.lesson_slug)
         .values_list("quiz", flat=True)
         .first()
     )
-    return render(
-        request,
-        "lessons/partials/check.html",
-        {
-            "question": question,
-            "text_html": render_simple(str(data.get("text", ""))),
-            "choices": choices,
-            "quiz_url": f"/quizzes/{quiz}/" if quiz else "",
-        },
+    return {
+        "question": question,
+        "view": view,
+        "text_html": render_simple(str(view.get("text", ""))),
+        "options": [render_simple(str(o)) for o in view.get("options", [])],
+        "items": [str(i) for i in view.get("items", view.get("lefts", []))],
+        "answerable": question.type in ANSWERABLE,
+        "quiz_url": f"/quizzes/{quiz}/" if quiz else "",
+    }
+
+
+@require_GET
+@permission(PUBLIC)
+def check_question(request: HttpRequest, qid: str) -> HttpResponse:
+    """A "check yourself" question inside a lesson, answerable in place (nothing is stored)."""
+    question = get_object_or_404(
+        BankQuestion.objects.select_related("course"), qid=qid, published=True
     )
+    return render(request, "lessons/partials/check.html", _check_context(question))
+
+
+@require_POST
+@permission(PUBLIC)
+def check_answer(request: HttpRequest, qid: str) -> HttpResponse:
+    from quizzes.grading import InvalidResponse, from_display, grade
+
+    from .rendering import render_simple
+
+    question = get_object_or_404(
+        BankQuestion.objects.select_related("course"), qid=qid, published=True
+    )
+    context = _check_context(question)
+    data = question.data
+    posted: object
+    if question.type == "multiple":
+        posted = request.POST.getlist("answer")
+    else:
+        posted = request.POST.get("answer", "")
+    error = ""
+    result = None
+    try:
+        if question.type not in ANSWERABLE:
+            raise InvalidResponse("Answer this question in the quiz.")
+        response = from_display(data, posted, question.qid, shuffle=True)
+        result = grade(data, response)
+        if not result.answered:
+            error, result = "Choose or type an answer first.", None
+    except InvalidResponse as exc:
+        error = str(exc)
+    feedback: list[str] = []
+    if result is not None:
+        options = data.get("options", [])
+        for index in sorted(result.option_feedback):
+            label = options[index].get("text", "") if index < len(options) else ""
+            feedback.append(render_simple(f"**{label}**: {result.option_feedback[index]}"))
+        feedback += [render_simple(str(text)) for text in result.feedback]
+    context.update(
+        {
+            "result": result,
+            "error": error,
+            "feedback": feedback,
+            "explanation": render_simple(str(data.get("explanation", ""))) if result else "",
+            "posted": posted,
+            "chosen": set(posted) if isinstance(posted, list) else {posted},
+        }
+    )
+    return render(request, "lessons/partials/check.html", context)
 
 
 @require_GET

@@ -18,6 +18,7 @@ PUBLIC_URLS = [
     "/courses/demo/second/",
     "/courses/search/?q=widgets",
     "/courses/check/demo-q1/",
+    "/courses/check/demo-q2/",
     "/courses/demo/assets/01-basics/diagram.svg",
 ]
 
@@ -134,8 +135,26 @@ def test_home_lists_courses(loaded):
     assert "/courses/demo/" in Client().get("/").content.decode()
 
 
-def test_check_question_renders_read_only(loaded):
+def test_check_question_shows_no_answers_before_answering(loaded):
     body = Client().get("/courses/check/demo-q1/").content.decode()
-    assert "What is a widget?" in body and "A small thing" in body
-    assert "correct" not in body.lower().replace("check yourself", "")
-    assert "/quizzes/demo-quiz/" in body
+    assert "What is a widget?" in body and "A small thing" in body and "A large thing" in body
+    assert "widgets are small" not in body  # neither feedback nor explanation
+    assert "/quizzes/demo-quiz/" in body and 'hx-post="/courses/check/demo-q1/answer/"' in body
+
+
+def test_check_question_answered_in_place(loaded):
+    from lessons.models import BankQuestion
+    from quizzes.grading import public_view
+
+    data = BankQuestion.objects.get(qid="demo-q1").data
+    options = public_view(data, seed="demo-q1")["options"]
+    right, wrong = options.index("A small thing"), options.index("A large thing")
+    url = "/courses/check/demo-q1/answer/"
+    body = Client().post(url, {"answer": str(right)}).content.decode()
+    assert "Right" in body and "Yes, widgets are small." in body and "checked" in body
+    body = Client().post(url, {"answer": str(wrong)}).content.decode()
+    assert "Not quite" in body and "No, widgets are small." in body
+    assert "Choose or type an answer first." in Client().post(url).content.decode()
+    assert Client().post(url, {"answer": "99"}).status_code == 200  # junk is a message, not a 500
+    body = Client().post("/courses/check/demo-q2/answer/", {"answer": "false"}).content.decode()
+    assert "Right" in body and "Right, they are not." in body
