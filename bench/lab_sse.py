@@ -54,6 +54,7 @@ async def run_sse(base, url, cookies, n, events, pid, redis_url, key):
     import httpx
 
     latencies: list[float] = []
+    interrupted: list[str] = []
     connected = 0
     ready = asyncio.Event()
     limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=0)
@@ -65,6 +66,8 @@ async def run_sse(base, url, cookies, n, events, pid, redis_url, key):
             async for line in lines:
                 if line == "":
                     break
+                if line.startswith("data: ") and '"interrupted"' in line:
+                    interrupted.append(line[6:200])
             connected += 1
             if connected == n:
                 ready.set()
@@ -73,8 +76,15 @@ async def run_sse(base, url, cookies, n, events, pid, redis_url, key):
                     data = json.loads(line[6:])
                     if data["type"] == "end":
                         return
+                    if "sent" not in data:  # an `interrupted` event: count it, stop
+                        interrupted.append(str(data.get("reason")))
+                        return
                     latencies.append((time.time() - data["sent"]) * 1000)
+            short.append(time.time())
+            statuses.append(response.status_code)
 
+    short: list[float] = []
+    statuses: list[int] = []
     async with httpx.AsyncClient(
         base_url=base, cookies=cookies, timeout=120, limits=limits
     ) as http:
@@ -82,8 +92,17 @@ async def run_sse(base, url, cookies, n, events, pid, redis_url, key):
         tasks = [asyncio.create_task(one(http)) for _ in range(n)]
         await asyncio.wait_for(ready.wait(), 180)
         per_conn = (rss_kib(pid) - before) / n
+        published = time.time()
         await publish(redis_url, key, events, ready)
         await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    if interrupted:
+        print(f"{len(interrupted)} streams interrupted, e.g.: {interrupted[0]}")
+    if short:
+        print(
+            f"{len(short)} streams closed by the server before the end event, "
+            f"{min(short) - published:.1f}..{max(short) - published:.1f} s after publishing began,"
+            f" statuses {sorted(set(statuses))}"
+        )
     return latencies, per_conn
 
 
