@@ -369,3 +369,75 @@ def test_random_lab_commands_answer_with_a_reason(lab, world, redis_client):
             assert body["ok"] is True, body
 
     send()
+
+
+# --- every URL parameter, with random values ------------------------------------------------
+
+PARAM_ROUTES = [r for r in ROUTES if r.params]
+PATH_TRICKS = st.sampled_from(
+    ["\x00", "a\x00.png", "..", "../..", "../../etc/passwd", "%2e%2e", "x.svg\x00.txt", "~", " "]
+)
+
+
+def _param_value(conv: str):
+    from urllib.parse import quote
+
+    if conv == "int":
+        return st.one_of(st.integers(min_value=0, max_value=2**70), st.just(0)).map(str)
+    if conv == "uuid":
+        return st.uuids().map(str)
+    raw = st.one_of(PATH_TRICKS, text.filter(bool))
+    if conv == "path":
+        return st.lists(raw, min_size=1, max_size=4).map(lambda p: quote("/".join(p), safe="/"))
+    return raw.map(lambda s: quote(s, safe=""))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", PARAM_ROUTES, ids=[r.id for r in PARAM_ROUTES])
+def test_random_url_parameters_never_crash(route: Route, world, redis_client):
+    """Random, traversal and NUL-byte values in each path parameter: a 4xx, never a 500."""
+    exact_url, _exact = build_url(route, world["values"])
+
+    @settings(
+        max_examples=20,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @given(data=st.data(), role=st.sampled_from(["anonymous", "owner"]))
+    def get(data, role):
+        conv, name = data.draw(st.sampled_from(route.params), label="param")
+        values = {k: dict(v) for k, v in world["values"].items()}
+        values.setdefault(route.namespace, {})[name] = data.draw(_param_value(conv), label=name)
+        url, _ = build_url(route, values)
+        response = client_for(world, role).get(url)
+        exc = getattr(response, "exc_info", None)
+        assert response.status_code < 500 or (response.status_code == 503 and not exc), (
+            f"GET {url} as {role} answered {response.status_code}"
+            + (f" ({exc[0].__name__}: {exc[1]})" if exc else "")
+        )
+
+    assert exact_url
+    get()
+
+
+def test_lesson_assets_never_leave_the_course_folder(world, db):
+    """Only images inside the course folder are served, whatever the path says."""
+    course = world["values"]["lessons"]["course"]
+    client = client_for(world, "anonymous")
+    for rel in [
+        "../course.yaml",
+        "../../../../etc/passwd",
+        "..%2f..%2fcourse.yaml",
+        "%2e%2e/%2e%2e/etc/hosts",
+        "01-foundations/../../../pyproject.toml",
+        "course.yaml",
+        "/etc/passwd",
+        "a%00.png",  # a NUL byte must be a 404 too, not a ValueError from Path.resolve()
+    ]:
+        response = client.get(f"/courses/{course}/assets/{rel}")
+        exc = getattr(response, "exc_info", None)
+        assert response.status_code == 404, (
+            rel,
+            response.status_code,
+            f"{exc[0].__name__}: {exc[1]}" if exc else "",
+        )
