@@ -23,7 +23,9 @@ from django.test import Client
 from config import processes
 
 pytestmark = pytest.mark.django_db
-UNAVAILABLE = re.compile(r"\blabs?( service)? (are |is )?(currently |temporarily )?unavailable", re.I)
+UNAVAILABLE = re.compile(
+    r"\blabs?( service)? (are |is )?(currently |temporarily )?unavailable", re.I
+)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,21 @@ def test_starting_a_lab_with_redis_down_says_labs_are_unavailable(content, learn
         + (f" ({exc[0].__name__}: {exc[1]})" if exc else "")
     )
     assert UNAVAILABLE.search(response.content.decode()), "no 'labs are unavailable' message"
+
+
+def test_lab_errors_do_not_show_internal_addresses(content, learner, redis_down):
+    """The message says labs are unavailable; it does not print the Redis host and port."""
+    from labs.scenarios import list_scenarios
+
+    scenario = list_scenarios()[0]
+    port = redis_down.rsplit(":", 1)[1].split("/", 1)[0]
+    client = signed_in(learner)
+    response = client.post(f"/labs/{scenario.lab}/{scenario.slug}/start", follow=True)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert port not in page and "Connection refused" not in page, (
+        "the learner sees the raw Redis error (internal address)"
+    )
 
 
 def test_healthz_is_503_naming_redis(redis_down):
