@@ -67,8 +67,11 @@ def load_engine(run: LabRun, checkpoint: dict[str, Any]):
     return get_engine(run.lab).load(checkpoint["engine"])
 
 
-def init_run(run: LabRun) -> dict[str, Any]:
-    """Build the engine at t=0 and write the first checkpoint (fresh keys)."""
+def init_run(run: LabRun, queue: str | None = None) -> dict[str, Any]:
+    """Build the engine at t=0 and write the first checkpoint (fresh keys).
+
+    `queue` pins the run's ticks to one Celery queue (tests use it to own a worker).
+    """
     engine = get_engine(run.lab).create(run.scenario, run.seed)
     checkpoint = {
         "seq": 0,
@@ -79,6 +82,7 @@ def init_run(run: LabRun) -> dict[str, Any]:
         "sim_ms": engine.now_ms,
         "at": time.time(),
         "due": time.time(),
+        "queue": queue,
         "ended": False,
     }
     client = get_redis()
@@ -130,6 +134,7 @@ def advance_slice(
             checkpoint, new_objectives, ended, commanded = result
             if info is not None:
                 info["due"] = checkpoint["due"]
+                info["queue"] = checkpoint.get("queue")
             # The checkpoint is the truth while a run lives; the row follows it when something
             # a reader cares about changed, and every few slices (SQLite writes cost ms each).
             if ended or new_objectives or commanded or checkpoint["seq"] % ROW_EVERY == 1:

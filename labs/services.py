@@ -38,7 +38,13 @@ def _redis_guard(action: str):
 
 
 def start_run(
-    user, lab: str, scenario_slug: str, seed: int | None = None, *, enqueue: bool = True
+    user,
+    lab: str,
+    scenario_slug: str,
+    seed: int | None = None,
+    *,
+    enqueue: bool = True,
+    queue: str | None = None,
 ) -> LabRun:
     try:
         scenario = get_scenario(lab, scenario_slug)
@@ -67,11 +73,11 @@ def start_run(
         started_at=timezone.now(),
     )
     try:
-        driver.init_run(run)
+        driver.init_run(run, queue)
         if enqueue:
             from labs.tasks import schedule
 
-            schedule(run.pk, 0)
+            schedule(run.pk, 0, queue=queue)
     except redis.RedisError as exc:
         driver.mark_failed(run.pk, f"Redis unavailable at start: {exc}")
         raise LabError(f"The lab service is unavailable: {exc}") from exc
@@ -115,7 +121,7 @@ def resume_run(run: LabRun) -> LabRun:
     driver.publish_control(run, "resumed")
     from labs.tasks import schedule
 
-    schedule(run.pk, checkpoint["seq"])
+    schedule(run.pk, checkpoint["seq"], queue=checkpoint.get("queue"))
     run.refresh_from_db()
     return run
 

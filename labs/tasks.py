@@ -34,12 +34,14 @@ def tick(run_id: str, seq: int) -> str:
     outcome = driver.advance_slice(run_id, seq, info=info)
     if outcome == "advanced":
         due = info.get("due", time.time() + TICK_INTERVAL_S)
-        schedule(run_id, seq + 1, min(TICK_INTERVAL_S, max(0.0, due - time.time())))
+        countdown = min(TICK_INTERVAL_S, max(0.0, due - time.time()))
+        schedule(run_id, seq + 1, countdown, info.get("queue"))
     return outcome
 
 
-def schedule(run_id: Any, seq: int, countdown: float = 0.0) -> None:
-    tick.apply_async((str(run_id), seq), countdown=countdown)
+def schedule(run_id: Any, seq: int, countdown: float = 0.0, queue: str | None = None) -> None:
+    options = {"queue": queue} if queue else {}
+    tick.apply_async((str(run_id), seq), countdown=countdown, **options)
 
 
 @shared_task(name="labs.watchdog", ignore_result=True)
@@ -62,7 +64,7 @@ def watchdog() -> dict[str, int]:
         if checkpoint.get("ended"):
             continue
         if now - checkpoint.get("at", 0) > STALE_AFTER_S:
-            schedule(run.pk, checkpoint["seq"])
+            schedule(run.pk, checkpoint["seq"], queue=checkpoint.get("queue"))
             kicked += 1
     expired = LabRun.objects.filter(
         status=LabRun.Status.PAUSED, created_at__lt=timezone.now() - PAUSED_EXPIRE_AFTER
