@@ -168,8 +168,15 @@ def _read_course(c: Checker, cdir: Path) -> CourseData | None:
         folders = []
     listed = set()
     for i, folder in enumerate(folders):
-        mdir = cdir / str(folder)
-        listed.add(str(folder))
+        if (
+            not isinstance(folder, str)
+            or not re.fullmatch(r"[A-Za-z0-9][\w.-]*", folder)
+            or (".." in folder)
+        ):
+            c.add(path, line_of(lines, ("modules", i)), f"modules: {folder!r} is not a folder name")
+            continue
+        mdir = cdir / folder
+        listed.add(folder)
         if not (mdir / "module.yaml").is_file():
             c.add(
                 path, line_of(lines, ("modules", i)), f"module folder {folder!r} has no module.yaml"
@@ -507,10 +514,10 @@ def coverage(courses: list[CourseData]) -> list[tuple[str, int, int]]:
 
 def asset_path(course_dir: str, rel: str) -> Path | None:
     """The file for /courses/<course>/assets/<rel>, only images inside the course folder."""
-    base = Path(course_dir).resolve()
     rel = posixpath.normpath(rel)
-    if rel.startswith(("..", "/")):
+    if not course_dir or rel.startswith(("..", "/")) or "\x00" in rel or "\\" in rel:
         return None
+    base = Path(course_dir).resolve()
     target = (base / rel).resolve()
     if target.suffix.lower() not in IMAGE_SUFFIXES or not target.is_file():
         return None

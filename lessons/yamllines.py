@@ -35,6 +35,8 @@ def load(text: str, first_line: int = 1) -> tuple[Any, dict[Path, int]]:
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise YamlError(first_line, "bad YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = (mark.line if mark else 0) + first_line
@@ -45,22 +47,33 @@ def load(text: str, first_line: int = 1) -> tuple[Any, dict[Path, int]]:
     lines: dict[Path, int] = {(): first_line}
     if node is not None:
         lines[()] = node.start_mark.line + first_line
-        _walk(node, (), lines, first_line)
+        _walk(node, (), lines, first_line, set(), set())
     return data, lines
 
 
-def _walk(node: yaml.Node, path: Path, lines: dict[Path, int], off: int) -> None:
+def _walk(
+    node: yaml.Node, path: Path, lines: dict[Path, int], off: int, seen: set, stack: set
+) -> None:
+    """Record key lines; an alias is walked once (no blow-up), and one that contains itself
+    is refused (the data would be infinitely deep)."""
+    if id(node) in stack:
+        raise YamlError(node.start_mark.line + off, "bad YAML: an alias refers to itself")
+    if id(node) in seen or not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        return
+    seen.add(id(node))
+    stack.add(id(node))
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if isinstance(key, yaml.ScalarNode):
                 p = (*path, key.value)
                 lines[p] = key.start_mark.line + off
-                _walk(value, p, lines, off)
-    elif isinstance(node, yaml.SequenceNode):
+                _walk(value, p, lines, off, seen, stack)
+    else:
         for i, item in enumerate(node.value):
             p = (*path, i)
             lines[p] = item.start_mark.line + off
-            _walk(item, p, lines, off)
+            _walk(item, p, lines, off, seen, stack)
+    stack.discard(id(node))
 
 
 _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

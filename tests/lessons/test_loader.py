@@ -267,3 +267,12 @@ def test_anchor_that_clashes_with_the_page(site):
     f = site / "demo" / "02-more" / "01-third.md"
     edit(f, "## Sprockets", "## Sprockets {#lesson-end}")
     assert_problem(site, f, line_with(f, "{#lesson-end}"), "id 'lesson-end' is used by the page")
+
+
+def test_self_referencing_alias_and_module_paths_are_problems(site):
+    f = site / "demo" / "01-basics" / "questions.yaml"
+    f.write_text("&a [*a]\n")
+    assert_problem(site, f, 1, "an alias refers to itself")
+    c = site / "demo" / "course.yaml"
+    edit(c, "  - 02-more", "  - ../..")
+    assert_problem(site, c, line_with(c, "../.."), "is not a folder name")
