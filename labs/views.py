@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from config.permissions import LEARNER, PUBLIC, permission
-from config.redis import get_redis
+from config.redis import new_async_redis
 from config.sse import format_event, resume_id, sse_response, stream_events
 from labs import driver, replay, services
 from labs.engines import CommandError, get_engine
@@ -204,13 +203,20 @@ def replay_json(request: HttpRequest, run_id) -> JsonResponse:
     return JsonResponse({"run": str(run.pk), "lab": run.lab, "entries": replay.replay_entries(run)})
 
 
-def _stream_start(run: LabRun, request: HttpRequest) -> tuple[str, str | None, str | None]:
-    """(where to resume, the snapshot frame, a terminal frame if the run has already ended)."""
-    client = get_redis()
-    pipe = client.pipeline(transaction=True)
-    pipe.get(driver.state_key(run.pk))
-    pipe.xrevrange(driver.events_key(run.pk), count=1)
-    raw, tail = pipe.execute()
+async def _stream_start(run: LabRun, request: HttpRequest) -> tuple[str, str | None, str | None]:
+    """(where to resume, the snapshot frame, a terminal frame if the run has already ended).
+
+    Uses its own short-lived asyncio client: the shared sync pool (100 connections) runs out
+    when hundreds of streams connect at once, since each ASGI request has its own thread.
+    """
+    client = new_async_redis()
+    try:
+        async with client.pipeline(transaction=True) as pipe:
+            pipe.get(driver.state_key(run.pk))
+            pipe.xrevrange(driver.events_key(run.pk), count=1)
+            raw, tail = await pipe.execute()
+    finally:
+        await client.aclose()
     checkpoint = json.loads(raw) if raw else None
     tail_id = tail[0][0] if tail else "0-0"
     explicit = resume_id(request, default="")
@@ -255,14 +261,19 @@ async def _watched(run_id, frames: AsyncIterator[str]) -> AsyncIterator[str]:
     key = driver.watchers_key(run_id)
     refreshed = 0.0
 
-    def touch() -> None:
-        with contextlib.suppress(redis.RedisError):
-            get_redis().set(key, "sse", ex=driver.WATCH_TTL_S)
+    async def touch() -> None:
+        client = new_async_redis()
+        try:
+            await client.set(key, "sse", ex=driver.WATCH_TTL_S)
+        except redis.RedisError:
+            pass
+        finally:
+            await client.aclose()
 
     try:
         async for frame in frames:
             if time.monotonic() - refreshed > WATCH_REFRESH_S:
-                await sync_to_async(touch)()
+                await touch()
                 refreshed = time.monotonic()
             yield frame
     finally:
@@ -274,7 +285,7 @@ async def run_events(request: HttpRequest, run_id) -> HttpResponse:
     user = await request.auser()
     run = await sync_to_async(services.visible_run)(user, run_id)
     try:
-        last_id, snapshot, terminal = await sync_to_async(_stream_start)(run, request)
+        last_id, snapshot, terminal = await _stream_start(run, request)
     except redis.RedisError as exc:
         frame = format_event({"type": "interrupted", "reason": str(exc)}, event="interrupted")
         return sse_response(_frames([frame]))
