@@ -187,3 +187,38 @@ def test_app_survives_a_closed_database_connection(content, learner):
     from lessons.models import LessonProgress
 
     assert LessonProgress.objects.filter(user=learner).exists(), "the write was lost"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_worker_a_new_run_says_it_is_waiting_for_one(redis_url, make_user):
+    """No worker listens: the run stays queued and its page says it is waiting for a worker.
+
+    This test has Redis database 13 to itself (data and Celery queue), so a worker that
+    another test started never sees this run's tick. The page is read right after the start:
+    such a worker's watchdog (on the other database) would mark the run failed within seconds.
+    """
+    from config.celery import app
+    from config.redis import get_redis
+    from labs.models import LabRun
+    from labs.scenarios import list_scenarios
+
+    own = redis_url.rsplit("/", 1)[0] + "/13"
+    old = (settings.REDIS_URL, settings.CELERY_BROKER_URL, app.conf.broker_url)
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = app.conf.broker_url = own
+    get_redis().flushdb()
+    try:
+        user = get_user_model().objects.create_user("waiting", "w@example.com", "pw-Wait-1X")
+        scenario = next(s for s in list_scenarios() if s.lab == "circuit-breaker")
+        client = signed_in(user)
+        response = client.post(f"/labs/{scenario.lab}/{scenario.slug}/start", follow=True)
+        assert response.status_code == 200
+        run = LabRun.objects.get(owner=user)
+        page = _ok(client.get(f"/labs/{scenario.lab}/{scenario.slug}/?run={run.pk}"))
+        run.refresh_from_db()
+        assert run.status == LabRun.Status.QUEUED and run.tick_seq == 0, run.status
+        assert re.search(r"waiting for a (lab )?worker", page, re.I), (
+            "the page of a queued run does not say it is waiting for a worker"
+        )
+    finally:
+        get_redis().flushdb()
+        settings.REDIS_URL, settings.CELERY_BROKER_URL, app.conf.broker_url = old
