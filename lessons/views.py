@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import mimetypes
+import zlib
 
 from django.core.cache import cache
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -79,7 +80,8 @@ def lesson_page(request: HttpRequest, course: str, slug: str) -> HttpResponse:
     index = next((i for i, (_, le) in enumerate(flat) if le["id"] == lesson.pk), 0)
     prev_l = flat[index - 1][1] if index > 0 else None
     next_l = flat[index + 1][1] if index + 1 < len(flat) else None
-    key = f"lessons:article:{lesson.pk}:{lesson.rev}:{index}:{len(flat)}:{lesson.module.title}"
+    module_tag = zlib.crc32(lesson.module.title.encode())  # the module's title is on the page
+    key = f"lessons:article:{lesson.pk}:{lesson.rev}:{index}:{len(flat)}:{module_tag}"
     article = cache.get(key)
     if article is None:  # one more query, only when the cache is cold
         lesson.refresh_from_db(fields=["html", "toc"])
