@@ -33,6 +33,13 @@ SORT_KEYS = ("name", "-name", "completion", "-completion", "activity", "-activit
 # --- access -----------------------------------------------------------------------------------
 
 
+def teaches(instructor, learner_id: int) -> bool:
+    """True when `instructor` teaches a cohort that `learner_id` belongs to."""
+    if not getattr(instructor, "is_authenticated", False):
+        return False
+    return Cohort.objects.filter(instructors=instructor, memberships__user_id=learner_id).exists()
+
+
 def cohorts_for(user) -> QuerySet:
     qs = Cohort.objects.select_related("course")
     if user.is_staff:

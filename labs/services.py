@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import random
 from typing import Any
 
@@ -26,6 +27,11 @@ SPEEDS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 Status = LabRun.Status
 
 
+log = logging.getLogger(__name__)
+# Shown to learners; the Redis error itself (with internal addresses) goes to the log only.
+UNAVAILABLE = "The lab service is unavailable right now; please try again in a few minutes."
+
+
 class LabError(Exception):
     """A refused request; str(error) is shown to the learner."""
 
@@ -34,7 +40,8 @@ def _redis_guard(action: str):
     try:
         return get_redis()
     except redis.RedisError as exc:  # pragma: no cover - get_redis is lazy
-        raise LabError(f"The lab service is unavailable ({action}): {exc}") from exc
+        log.warning("lab service unavailable (%s): %s", action, exc)
+        raise LabError(UNAVAILABLE) from exc
 
 
 def start_run(
@@ -61,7 +68,8 @@ def start_run(
         if client.llen("celery") > MAX_QUEUED_TASKS:
             raise LabError("The lab workers are saturated right now; try again in a minute.")
     except redis.RedisError as exc:
-        raise LabError(f"The lab service is unavailable: {exc}") from exc
+        log.warning("lab service unavailable: %s", exc)
+        raise LabError(UNAVAILABLE) from exc
     run = LabRun.objects.create(
         owner=user,
         lab=lab,
@@ -80,12 +88,17 @@ def start_run(
             schedule(run.pk, 0, queue=queue)
     except redis.RedisError as exc:
         driver.mark_failed(run.pk, f"Redis unavailable at start: {exc}")
-        raise LabError(f"The lab service is unavailable: {exc}") from exc
+        log.warning("lab service unavailable: %s", exc)
+        raise LabError(UNAVAILABLE) from exc
     return run
 
 
 def visible_run(user, run_id: Any, *, control: bool = False, replay: bool = False) -> LabRun:
-    """The run if `user` may see it (owner; staff read-only; instructors replays), else 404."""
+    """The run if `user` may see it, else 404.
+
+    The owner controls it; staff and the instructors of a cohort the owner belongs to watch it
+    read-only; any instructor may open a replay link a learner shares.
+    """
     try:
         run = LabRun.objects.select_related("owner").get(pk=run_id)
     except (LabRun.DoesNotExist, ValueError, TypeError):
@@ -95,6 +108,10 @@ def visible_run(user, run_id: Any, *, control: bool = False, replay: bool = Fals
     if control:
         raise Http404("no such lab run")
     if user.is_staff or (replay and is_instructor(user)):
+        return run
+    from classroom.services import teaches  # classroom builds on labs, so import late
+
+    if is_instructor(user) and teaches(user, run.owner_id):
         return run
     raise Http404("no such lab run")
 

@@ -15,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from config.health import check_redis
 from config.permissions import LEARNER, PUBLIC, permission
 from config.redis import new_async_redis
 from config.sse import format_event, resume_id, sse_response, stream_events
@@ -60,6 +61,7 @@ def _page_context(request: HttpRequest, scenario, run: LabRun | None, mode: str)
         "replayUrl": reverse("labs:run_replay_json", args=[run.pk]) if run else None,
     }
     return {
+        "labs_available": mode == "replay" or check_redis()["ok"],
         "scenario": scenario,
         "objectives": objectives,
         "command_groups": groups,

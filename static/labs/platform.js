@@ -110,6 +110,7 @@ for (const el of [logType, logHideStats, logText]) el?.addEventListener("input",
 
 function release(item) {
   if (item.type === "tick") {
+    document.querySelector("[data-waiting]")?.remove();
     if (item.speed) speed = item.speed;
     vis?.render(item.snapshot);
     updateObjectives(item.objectives);

@@ -183,3 +183,20 @@ def test_unknown_run_is_404(people):
     client = client_for(people["owner"])
     assert client.get(f"/labs/runs/{missing}/replay").status_code == 404
     assert client.post(f"/labs/runs/{missing}/pause").status_code == 404
+
+
+def test_cohort_instructor_watches_read_only_other_instructors_do_not(people, run, make_user):
+    from classroom.models import Cohort, Membership
+    from lessons.models import Course
+
+    course = Course.objects.create(slug="c", title="C", summary="")
+    cohort = Cohort.objects.create(course=course, name="Autumn")
+    cohort.instructors.add(people["teacher"])
+    Membership.objects.create(cohort=cohort, user=people["owner"])
+    page = reverse("labs:lab_page", args=[LAB, SCENARIO]) + f"?run={run.pk}"
+    assert client_for(people["teacher"]).get(page).status_code == 200
+    stranger = make_user("stranger-teacher", instructor=True)
+    assert client_for(stranger).get(page).status_code == 404
+    command = reverse("labs:run_command", args=[run.pk])
+    refused = client_for(people["teacher"]).post(command, {"type": "start_outage", "mode": "error"})
+    assert refused.status_code == 404
