@@ -18,13 +18,18 @@ def get_redis() -> redis.Redis:
     with _lock:
         client = _clients.get(url)
         if client is None:
-            client = redis.Redis.from_url(
+            # Blocking pool: under a burst a thread waits briefly for a connection instead of
+            # failing with "Too many connections".
+            pool = redis.BlockingConnectionPool.from_url(
                 url,
+                max_connections=200,
+                timeout=5,
                 decode_responses=True,
                 socket_timeout=30,
                 socket_connect_timeout=2,
                 health_check_interval=15,
             )
+            client = redis.Redis(connection_pool=pool)
             _clients[url] = client
         return client
 

@@ -33,6 +33,7 @@ _redis_dir: str | None = None
 
 # Task modules imported now so the worker and this process know every task.
 import config.tasks  # noqa: E402,F401
+import labs.tasks  # noqa: E402,F401
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -205,6 +205,7 @@ def test_with_no_worker_a_new_run_says_it_is_waiting_for_one(redis_url, make_use
     own = redis_url.rsplit("/", 1)[0] + "/13"
     old = (settings.REDIS_URL, settings.CELERY_BROKER_URL, app.conf.broker_url)
     settings.REDIS_URL = settings.CELERY_BROKER_URL = app.conf.broker_url = own
+    _reset_celery_connections(app)  # publish to the new broker URL, not a pooled old one
     get_redis().flushdb()
     try:
         user = get_user_model().objects.create_user("waiting", "w@example.com", "pw-Wait-1X")
@@ -222,3 +223,11 @@ def test_with_no_worker_a_new_run_says_it_is_waiting_for_one(redis_url, make_use
     finally:
         get_redis().flushdb()
         settings.REDIS_URL, settings.CELERY_BROKER_URL, app.conf.broker_url = old
+        _reset_celery_connections(app)
+
+
+def _reset_celery_connections(app) -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
