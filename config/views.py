@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import hmac
+import ipaddress
+
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
@@ -39,13 +42,30 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @permission(PUBLIC)
 def metrics(request: HttpRequest) -> HttpResponse:
-    """Prometheus text format. With METRICS_TOKEN set, scrapers must send it as a bearer token."""
+    """Prometheus text format, for scrapers only.
+
+    With METRICS_TOKEN set, a scraper sends it as a bearer token. Without one, only requests
+    from loopback or private addresses (Prometheus inside the cluster) are answered, so the
+    public Ingress does not publish the app's internals.
+    """
     token = settings.METRICS_TOKEN
-    if token and request.headers.get("Authorization", "") != f"Bearer {token}":
-        return HttpResponse(
-            "metrics need the bearer token\n", status=401, content_type="text/plain"
-        )
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            return HttpResponse(
+                "metrics need the bearer token\n", status=401, content_type="text/plain"
+            )
+    elif not _is_internal(request.META.get("REMOTE_ADDR", "")):
+        raise Http404("no metrics here")
     return render_metrics()
+
+
+def _is_internal(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_private
 
 
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,12 +18,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.health import check_redis
 from config.permissions import LEARNER, PUBLIC, permission
+from config.ratelimit import hit
 from config.redis import new_async_redis
 from config.sse import format_event, resume_id, sse_response, stream_events
 from labs import driver, replay, services
 from labs.engines import CommandError, get_engine
 from labs.models import LabRun
 from labs.scenarios import get_scenario, labs_catalog
+
+log = logging.getLogger(__name__)
+START_LIMIT_PER_MINUTE = 10
+COMMAND_LIMIT_PER_MINUTE = 120  # generous for sliders and buttons, stops scripted floods
 
 CONTROL_ACTIONS = ("pause", "resume", "step", "speed", "stop", "reset")
 WATCH_REFRESH_S = 30
@@ -96,6 +102,10 @@ def lab_page(request: HttpRequest, lab: str, scenario: str) -> HttpResponse:
 def start(request: HttpRequest, lab: str, scenario: str) -> HttpResponse:
     _scenario_or_404(lab, scenario)
     page = reverse("labs:lab_page", args=[lab, scenario])
+    verdict = hit("lab-start", str(request.user.pk), limit=START_LIMIT_PER_MINUTE, window_s=60)
+    if not verdict.allowed:
+        messages.error(request, verdict.message)
+        return redirect(page)
     try:
         run = services.start_run(request.user, lab, scenario)
     except services.LabError as exc:
@@ -160,14 +170,16 @@ def command(request: HttpRequest, run_id) -> HttpResponse:
             data = {}
     else:
         data = request.POST
+    verdict = hit("lab-command", str(request.user.pk), limit=COMMAND_LIMIT_PER_MINUTE, window_s=60)
+    if not verdict.allowed:
+        return _command_reply(request, {"ok": False, "error": verdict.message}, 429)
     try:
         queued = services.enqueue_command(run, data)
     except CommandError as exc:
         return _command_reply(request, {"ok": False, "error": str(exc)}, 400)
     except redis.RedisError as exc:
-        return _command_reply(
-            request, {"ok": False, "error": f"lab service unavailable: {exc}"}, 503
-        )
+        log.warning("lab command not queued: %s", exc)
+        return _command_reply(request, {"ok": False, "error": services.UNAVAILABLE}, 503)
     return _command_reply(request, {"ok": True, "command": queued}, 200)
 
 

@@ -43,3 +43,9 @@ def test_healthz_answers_probes_that_use_an_unlisted_host(client):
     assert response.status_code in (200, 503)
     assert "database" in response.json()
     assert client.get("/accounts/login/", HTTP_HOST="10.1.2.3:8000").status_code == 400
+
+
+@pytest.mark.django_db
+def test_metrics_without_token_are_only_for_internal_addresses(client):
+    assert client.get("/metrics", REMOTE_ADDR="10.0.0.7").status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="93.184.216.34").status_code == 404

@@ -200,3 +200,17 @@ def test_cohort_instructor_watches_read_only_other_instructors_do_not(people, ru
     command = reverse("labs:run_command", args=[run.pk])
     refused = client_for(people["teacher"]).post(command, {"type": "start_outage", "mode": "error"})
     assert refused.status_code == 404
+
+
+def test_commands_are_rate_limited_per_learner(people, run, redis_client):
+    from labs.views import COMMAND_LIMIT_PER_MINUTE
+
+    url = reverse("labs:run_command", args=[run.pk])
+    owner = client_for(people["owner"])
+    for _ in range(COMMAND_LIMIT_PER_MINUTE):
+        owner.post(url, {"type": "no-such-command"})
+    refused = owner.post(
+        url, json.dumps({"type": "start_outage", "mode": "error"}), content_type="application/json"
+    )
+    assert refused.status_code == 429
+    assert "Too many attempts" in refused.json()["error"]
