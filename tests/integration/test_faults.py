@@ -227,7 +227,7 @@ def test_with_no_worker_a_new_run_says_it_is_waiting_for_one(redis_url, make_use
 
 
 def _reset_celery_connections(app) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # Forget the cached pools only: kombu keeps one per broker URL in a global registry, and
+    # closing them would break later tests that publish to the session's broker again.
+    app._pool = None
     app.amqp._producer_pool = None
