@@ -114,7 +114,10 @@ def _search_pg(words: list[str], limit: int) -> list[Hit]:  # pragma: no cover (
                 stop_sel=END,
                 max_words=30,
                 min_words=10,
-            )
+            ),
+            title_snip=SearchHeadline(
+                "title", q, config="english", start_sel=START, stop_sel=END, highlight_all=True
+            ),
         )
         .order_by("-rank")[:limit]
     )
@@ -125,7 +128,7 @@ def _search_pg(words: list[str], limit: int) -> list[Hit]:  # pragma: no cover (
             r.get_absolute_url(),
             r.module.title,
             _mark(r.snip),
-            html.escape(r.title),
+            _mark(r.title_snip),
             r.rank,
         )
         for r in rows
