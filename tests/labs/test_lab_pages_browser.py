@@ -72,3 +72,25 @@ def test_a_declined_payment_compensates_in_reverse_order(
     order = page.evaluate("() => window.__compensated")
     assert order.index("reserve_stock") < order.index("create_order"), order
     expect(page.locator("rect.comp.compensated").first).to_be_attached()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/labs/event-sourcing/event-store-basics/",
+        "/labs/api-gateway/load-balancing/",
+        "/labs/kubernetes/self-healing/",
+    ],
+)
+def test_newer_labs_run_live_on_the_lab_page(
+    asgi_server, celery_worker, page, login_as, make_user, url
+):
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    _start(page, asgi_server, login_as, make_user("lab-" + url.split("/")[2]), url)
+    # The simulated clock advances and the visualiser draws something from the snapshots.
+    expect(page.locator("[data-clock]")).not_to_have_text("t = 0.0 s", timeout=20_000)
+    expect(
+        page.locator("#lab-visual svg, #lab-visual table, #lab-visual .card").first
+    ).to_be_attached(timeout=20_000)
+    assert not errors, errors
