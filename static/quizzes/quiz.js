@@ -1,5 +1,5 @@
-// Quiz pages: ordering with Up/Down buttons (keyboard friendly, no drag needed), the timer,
-// and focus management after a practice check.
+// Quiz pages: ordering by drag and drop or with Up/Down buttons (keyboard), the timer, and
+// focus management after a practice check.
 (function () {
   "use strict";
 
@@ -25,6 +25,49 @@
       announce.textContent = "“" + text + "” moved to position " + (items.indexOf(item) + 1) +
         " of " + items.length + ".";
     }
+    var form = list.closest("form");
+    if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+
+  // Drag and drop for pointer users: open ordering lists (those with move buttons) are draggable.
+  var dragged = null;
+  function makeDraggable(root) {
+    (root || document).querySelectorAll("[data-ordering] li.ordering-item").forEach(function (li) {
+      if (li.querySelector("[data-move]")) li.setAttribute("draggable", "true");
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { makeDraggable(); });
+  document.addEventListener("htmx:afterSettle", function (event) { makeDraggable(event.detail.target); });
+  document.addEventListener("dragstart", function (event) {
+    dragged = event.target.closest && event.target.closest("li.ordering-item[draggable=true]");
+    if (!dragged) return;
+    dragged.classList.add("dragging");
+    event.dataTransfer.effectAllowed = "move";
+    event.dataTransfer.setData("text/plain", dragged.dataset.item);
+  });
+  document.addEventListener("dragover", function (event) {
+    if (!dragged) return;
+    var over = event.target.closest && event.target.closest("li.ordering-item");
+    if (!over || over === dragged || over.parentElement !== dragged.parentElement) return;
+    event.preventDefault();
+    var box = over.getBoundingClientRect();
+    var after = event.clientY > box.top + box.height / 2;
+    over.parentElement.insertBefore(dragged, after ? over.nextElementSibling : over);
+  });
+  document.addEventListener("drop", function (event) {
+    if (dragged) event.preventDefault();
+  });
+  document.addEventListener("dragend", function () {
+    if (!dragged) return;
+    var list = dragged.parentElement;
+    dragged.classList.remove("dragging");
+    var items = Array.prototype.slice.call(list.children);
+    var announce = list.parentElement.querySelector("[data-order-announce]");
+    if (announce) {
+      announce.textContent = "“" + dragged.querySelector(".ordering-text").textContent.trim() +
+        "” moved to position " + (items.indexOf(dragged) + 1) + " of " + items.length + ".";
+    }
+    dragged = null;
     var form = list.closest("form");
     if (form) form.dispatchEvent(new Event("change", { bubbles: true }));
   });

@@ -160,3 +160,19 @@ def test_exam_attempt_survives_reload(quiz_server, page, make_user):
     page.get_by_role("button", name="Submit attempt").click()
     page.wait_for_url(re.compile(r".*/review/$"))
     assert "Review of attempt 1" in page.locator("main").inner_text()
+
+
+def test_ordering_by_drag_and_drop_is_saved(quiz_server, page, make_user):
+    user = make_user("dora")
+    login(page, quiz_server, user)
+    page.goto(quiz_server + "/quizzes/t-exam/")
+    page.get_by_role("button", name="Start attempt").click()
+    page.wait_for_url(re.compile(r".*/quizzes/attempt/\d+/$"))
+    items = page.locator("#question-tq-order li.ordering-item")
+    before = items.locator(".ordering-text").all_inner_texts()
+    items.nth(0).drag_to(items.nth(2), target_position={"x": 10, "y": 30})
+    page.locator("#status-tq-order", has_text="Saved").wait_for()
+    moved = items.locator(".ordering-text").all_inner_texts()
+    assert moved == [before[1], before[2], before[0]]
+    page.reload()
+    assert page.locator("#question-tq-order li .ordering-text").all_inner_texts() == moved
