@@ -33,6 +33,8 @@ __all__ = [
     "ENGINE_PATHS",
     "ScenarioError",
     "SeededRandom",
+    "check_seed",
+    "objective_ids",
     "get_engine",
     "engine_slugs",
 ]
@@ -129,6 +131,23 @@ class Engine(ABC):
     def summary(self) -> dict[str, Any]:
         """Small JSON-ready summary stored with a finished run (counts, key metrics)."""
         return {}
+
+
+def check_seed(seed: object) -> int:
+    """A run's seed must be a plain integer (bool is an int subclass but never a seed)."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ScenarioError("seed must be an integer", "seed")
+    return seed
+
+
+def objective_ids(raw: object, known: Any) -> list[str]:
+    """Validate a scenario's `objectives` list against the engine's catalogue; drop repeats."""
+    if not isinstance(raw, list) or not all(isinstance(o, str) for o in raw):
+        raise ScenarioError("must be a list of objective ids", "objectives")
+    for i, objective in enumerate(raw):
+        if objective not in known:
+            raise ScenarioError(f"unknown objective; known: {', '.join(known)}", f"objectives.{i}")
+    return list(dict.fromkeys(raw))
 
 
 # slug -> "module:Class"; imported lazily so one broken engine cannot break the others.

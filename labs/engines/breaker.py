@@ -14,7 +14,7 @@ import heapq
 import math
 from typing import Any
 
-from labs.engines import Engine, ScenarioError, SeededRandom
+from labs.engines import Engine, SeededRandom, check_seed
 from labs.engines.breaker_core import (
     STATES,
     BreakerConfig,
@@ -85,8 +85,7 @@ class BreakerEngine(Engine):
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> BreakerEngine:
         if scenario is None:
             scenario = cls.default_scenario()
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ScenarioError("seed must be an integer", "seed")
+        check_seed(seed)
         sc = validate(scenario)
         engine = cls.__new__(cls)
         engine.sc = sc

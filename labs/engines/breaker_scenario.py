@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from labs.engines import ScenarioError
+from labs.engines import ScenarioError, objective_ids
 from labs.engines.breaker_backoff import JITTER_KINDS
 from labs.engines.breaker_core import BreakerConfig
 
@@ -170,15 +170,7 @@ def validate(scenario: dict[str, Any]) -> dict[str, Any]:
     config = breaker_config_from(raw_breaker, "breaker.", _BREAKER_DEFAULTS)
     out["breaker"] = {"enabled": enabled, **config.to_dict()}
     out["targets"] = _section(scenario.get("targets"), "targets", "targets.")
-    objectives = scenario.get("objectives", DEFAULT_OBJECTIVES)
-    if not isinstance(objectives, list) or not all(isinstance(o, str) for o in objectives):
-        raise ScenarioError("must be a list of objective ids", "objectives")
-    for i, objective in enumerate(objectives):
-        if objective not in OBJECTIVES:
-            raise ScenarioError(
-                f"unknown objective; known: {', '.join(OBJECTIVES)}", f"objectives.{i}"
-            )
-    out["objectives"] = list(dict.fromkeys(objectives))
+    out["objectives"] = objective_ids(scenario.get("objectives", DEFAULT_OBJECTIVES), OBJECTIVES)
     locked = scenario.get("locked", [])
     known = {c["type"] for c in COMMANDS}
     if not isinstance(locked, list) or not all(isinstance(c, str) for c in locked):

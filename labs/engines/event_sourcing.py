@@ -15,7 +15,7 @@ import heapq
 import math
 from typing import Any
 
-from labs.engines import Engine, ScenarioError, SeededRandom
+from labs.engines import Engine, SeededRandom, check_seed
 from labs.engines.event_sourcing_commands import (
     _APPEND,
     _LOAD,
@@ -70,8 +70,7 @@ class EventSourcingEngine(CommandsMixin, Engine):
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> EventSourcingEngine:
         if scenario is None:
             scenario = cls.default_scenario()
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ScenarioError("seed must be an integer", "seed")
+        check_seed(seed)
         sc = validate(scenario)
         e = cls.__new__(cls)
         e.sc = sc

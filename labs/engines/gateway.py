@@ -14,7 +14,7 @@ import heapq
 import math
 from typing import Any
 
-from labs.engines import Engine, ScenarioError, SeededRandom
+from labs.engines import Engine, SeededRandom, check_seed
 from labs.engines.gateway_core import SAMPLES, TokenBucket, percentiles, pick_replica
 from labs.engines.gateway_objectives import Objectives
 from labs.engines.gateway_scenario import COMMANDS, SLOW_FACTOR, validate
@@ -65,8 +65,7 @@ class GatewayEngine(Engine):
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> GatewayEngine:
         if scenario is None:
             scenario = cls.default_scenario()
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ScenarioError("seed must be an integer", "seed")
+        check_seed(seed)
         sc = validate(scenario)
         e = cls.__new__(cls)
         e.sc = sc

@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from labs.engines import ScenarioError
+from labs.engines import ScenarioError, objective_ids
 from labs.engines.gateway_core import STRATEGIES, STRATEGY_LABELS
 
 REPLICA_STATES = ("up", "crash", "hang", "slow")
@@ -220,15 +220,7 @@ def validate(scenario: dict[str, Any]) -> dict[str, Any]:
             raise ScenarioError("unknown replica (ids look like users_1)", f"faults.{i}.replica")
         faults.append(fault)
     out["faults"] = faults
-    objectives = scenario.get("objectives", DEFAULT_OBJECTIVES)
-    if not isinstance(objectives, list) or not all(isinstance(o, str) for o in objectives):
-        raise ScenarioError("must be a list of objective ids", "objectives")
-    for i, objective in enumerate(objectives):
-        if objective not in OBJECTIVES:
-            raise ScenarioError(
-                f"unknown objective; known: {', '.join(OBJECTIVES)}", f"objectives.{i}"
-            )
-    out["objectives"] = list(dict.fromkeys(objectives))
+    out["objectives"] = objective_ids(scenario.get("objectives", DEFAULT_OBJECTIVES), OBJECTIVES)
     locked = scenario.get("locked", [])
     known = {c["type"] for c in COMMANDS}
     if not isinstance(locked, list) or not all(c in known for c in locked):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from labs.engines import Engine, ScenarioError, SeededRandom
+from labs.engines import Engine, SeededRandom, check_seed
 from labs.engines.kubernetes_commands import CommandsMixin
 from labs.engines.kubernetes_core import (
     COMMANDS,
@@ -55,8 +55,7 @@ class KubernetesEngine(CommandsMixin, Engine):
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> KubernetesEngine:
         if scenario is None:
             scenario = cls.default_scenario()
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ScenarioError("seed must be an integer", "seed")
+        check_seed(seed)
         sc = validate(scenario)
         e = cls.__new__(cls)
         e.rng = SeededRandom(seed)
