@@ -6,12 +6,8 @@ visualiser snapshots and events recorded from the engine, over a tiny static fil
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
-import threading
-from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,20 +18,9 @@ DEV = ROOT / "static/labs/dev"
 pytestmark = pytest.mark.browser
 
 
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def static_server() -> Iterator[str]:
-    handler = functools.partial(QuietHandler, directory=str(ROOT))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/static/labs/dev/saga.html"
-    server.shutdown()
-    server.server_close()
+def static_server(repo_file_server: str) -> str:
+    return repo_file_server + "/static/labs/dev/saga.html"
 
 
 def harness_data() -> dict:
