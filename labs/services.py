@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
+from config import request_id
 from config.permissions import is_instructor
 from config.redis import get_redis
 from labs import driver
@@ -243,12 +244,17 @@ def enqueue_command(run: LabRun, data: Any) -> dict[str, Any]:
     trial = driver.load_engine(run, checkpoint)
     for raw in client.lrange(driver.commands_key(run.pk), 0, -1):
         # queued commands first, so the check sees the state the tick will see
+        queued_command = json.loads(raw)
+        queued_command.pop("_request_id", None)  # ours, not the engine's
         with contextlib.suppress(CommandError):
-            trial.apply(json.loads(raw))
+            trial.apply(queued_command)
     trial.apply(command)  # raises CommandError with the reason
     if client.llen(driver.commands_key(run.pk)) >= MAX_QUEUED_COMMANDS:
         raise CommandError("too many commands waiting; let the simulation catch up")
-    client.rpush(driver.commands_key(run.pk), driver.dumps(command))
+    queued = dict(command)
+    if request_id.get():  # the driver moves it into the command_applied/rejected event
+        queued["_request_id"] = request_id.get()
+    client.rpush(driver.commands_key(run.pk), driver.dumps(queued))
     return command
 
 
