@@ -1,9 +1,12 @@
 """Server-sent events from a Redis Stream, for async views served by uvicorn.
 
 The browser sends `Last-Event-ID` on reconnect (or the page passes `last_id`); we resume from
-exactly there with XREAD BLOCK, so nothing is lost or repeated. Each event's SSE id is its
-Redis stream id. A heartbeat comment keeps proxies from closing idle streams; a client that
-disconnects cancels the generator, and the `finally` closes its Redis connection.
+exactly there, so nothing is lost or repeated. Each event's SSE id is its Redis stream id. The
+entries come from the process's fan-out hub (`config.sse_hub`): one XREAD BLOCK per stream key
+per process, shared by every client of that stream, each frame formatted once. A heartbeat
+comment keeps proxies from closing idle streams; a client that disconnects cancels its
+generator and leaves the hub, and the hub's reader closes its Redis connection when the last
+client of a stream has gone. A Redis failure ends the stream with an `interrupted` event.
 """
 
 from __future__ import annotations
@@ -15,10 +18,10 @@ from typing import Any
 
 from django.http import HttpRequest, StreamingHttpResponse
 
-from config.redis import new_async_redis
+from config import sse_hub
+from config.sse_hub import HEARTBEAT_MS, Decode, Frame, NameOf  # noqa: F401 (re-exported)
 
 STREAM_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
-HEARTBEAT_MS = 15_000
 
 
 def resume_id(request: HttpRequest, default: str = "0-0") -> str:
@@ -28,67 +31,53 @@ def resume_id(request: HttpRequest, default: str = "0-0") -> str:
 
 
 def format_event(data: Any, event: str | None = None, event_id: str | None = None) -> str:
-    lines = []
-    if event_id:
-        lines.append(f"id: {event_id}")
-    if event:
-        lines.append(f"event: {event}")
     payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-    lines.extend(f"data: {line}" for line in payload.split("\n"))
-    return "\n".join(lines) + "\n\n"
+    return sse_hub.format_frame(payload, event, event_id)
 
 
 async def stream_events(
     key: str,
     last_id: str,
     *,
-    decode: Callable[[dict[str, str]], tuple[str, Any]] | None = None,
+    decode: Decode | None = None,
+    name_of: NameOf | None = None,
     is_terminal: Callable[[str, Any], bool] | None = None,
     before: Callable[[], Awaitable[list[str]]] | None = None,
-    block_ms: int = HEARTBEAT_MS,
-) -> AsyncIterator[str]:
+    touch: tuple[str, int] | None = None,
+    as_bytes: bool = False,
+) -> AsyncIterator[str] | AsyncIterator[bytes]:
     """Yield SSE frames for entries of stream `key` after `last_id` until a terminal entry.
 
-    `decode(fields) -> (event_name, data)` maps a stream entry; the default expects a JSON
-    `data` field and uses its `type` as the event name. `before()` may yield initial frames
-    (a snapshot). A Redis failure ends the stream with an `interrupted` event.
+    `name_of(data) -> event name | None` maps an entry's JSON `data` field to its event name
+    (None skips it; the default uses its `type`) and the stored JSON text is sent unchanged.
+    `decode(fields) -> (event_name, data)` is the general form (data is JSON-encoded again,
+    per decoder, still once per entry). `before()` may return initial frames (a snapshot).
+    `touch=(key, ttl)` keeps `key` set while the stream is watched. `as_bytes=True` yields the
+    shared frame bytes (the cheap path for `sse_response`), otherwise text.
+    `last_id="$"` means: only entries added from now on.
     """
     from config.metrics import OPEN_STREAMS
 
-    client = new_async_redis()
-    decode = decode or _default_decode
+    prefix = [f.encode() for f in await before()] if before is not None else []
+    frames = sse_hub.subscribe(
+        key,
+        last_id,
+        name_of=name_of,
+        decode=decode,
+        is_terminal=is_terminal,
+        before=prefix,
+        touch=touch,
+    )
     OPEN_STREAMS.inc()
     try:
-        if before is not None:
-            for frame in await before():
-                yield frame
-        while True:
-            try:
-                reply = await client.xread({key: last_id}, block=block_ms, count=500)
-            except Exception as exc:  # Redis gone: tell the page, never leave a spinner
-                yield format_event(
-                    {"type": "interrupted", "reason": f"event stream lost: {exc}"},
-                    event="interrupted",
-                )
-                return
-            if not reply:
-                yield ": heartbeat\n\n"
-                continue
-            for _stream, entries in reply:
-                for entry_id, fields in entries:
-                    last_id = entry_id
-                    name, data = decode(fields)
-                    yield format_event(data, event=name, event_id=entry_id)
-                    if is_terminal is not None and is_terminal(name, data):
-                        return
+        async for frame in frames:
+            if as_bytes:
+                yield frame.raw if isinstance(frame, Frame) else frame
+            else:
+                yield frame.text if isinstance(frame, Frame) else frame.decode()
     finally:
         OPEN_STREAMS.dec()
-        await client.aclose()
-
-
-def _default_decode(fields: dict[str, str]) -> tuple[str, Any]:
-    data = json.loads(fields.get("data", "{}"))
-    return str(data.get("type", "message")), data
+        await frames.aclose()
 
 
 def sse_response(frames: AsyncIterator[str]) -> StreamingHttpResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,8 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 from config.health import check_redis
 from config.permissions import LEARNER, PUBLIC, permission
 from config.ratelimit import hit
-from config.redis import new_async_redis
 from config.sse import format_event, resume_id, sse_response, stream_events
+from config.sse_hub import get_hub
 from labs import driver, replay, services
 from labs.engines import CommandError, get_engine
 from labs.models import LabRun
@@ -31,7 +30,6 @@ START_LIMIT_PER_MINUTE = 10
 COMMAND_LIMIT_PER_MINUTE = 120  # generous for sliders and buttons, stops scripted floods
 
 CONTROL_ACTIONS = ("pause", "resume", "step", "speed", "stop", "reset")
-WATCH_REFRESH_S = 30
 
 
 def _scenario_or_404(lab: str, slug: str):
@@ -220,17 +218,13 @@ def replay_json(request: HttpRequest, run_id) -> JsonResponse:
 async def _stream_start(run: LabRun, request: HttpRequest) -> tuple[str, str | None, str | None]:
     """(where to resume, the snapshot frame, a terminal frame if the run has already ended).
 
-    Uses its own short-lived asyncio client: the shared sync pool (100 connections) runs out
-    when hundreds of streams connect at once, since each ASGI request has its own thread.
+    Uses the SSE hub's pooled asyncio client: the shared sync pool runs out when hundreds of
+    streams connect at once, since each ASGI request has its own thread.
     """
-    client = new_async_redis()
-    try:
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.get(driver.state_key(run.pk))
-            pipe.xrevrange(driver.events_key(run.pk), count=1)
-            raw, tail = await pipe.execute()
-    finally:
-        await client.aclose()
+    async with get_hub().client().pipeline(transaction=True) as pipe:
+        pipe.get(driver.state_key(run.pk))
+        pipe.xrevrange(driver.events_key(run.pk), count=1)
+        raw, tail = await pipe.execute()
     checkpoint = json.loads(raw) if raw else None
     tail_id = tail[0][0] if tail else "0-0"
     explicit = resume_id(request, default="")
@@ -264,38 +258,22 @@ async def _stream_start(run: LabRun, request: HttpRequest) -> tuple[str, str | N
     return explicit or tail_id, snapshot, terminal
 
 
-def _decode(fields: dict[str, str]) -> tuple[str, Any]:
-    data = json.loads(fields.get("data", "{}"))
-    kind = data.get("type")
-    return (kind if kind in ("tick", "end") else "message"), data
+def _event_name(data: Any) -> str:
+    kind = data.get("type") if isinstance(data, dict) else None
+    return kind if kind in ("tick", "end") else "message"
 
 
-async def _watched(run_id, frames: AsyncIterator[str]) -> AsyncIterator[str]:
-    """Pass frames through, refreshing the watchers key so the run is not paused as idle."""
-    key = driver.watchers_key(run_id)
-    refreshed = 0.0
-
-    async def touch() -> None:
-        client = new_async_redis()
-        try:
-            await client.set(key, "sse", ex=driver.WATCH_TTL_S)
-        except redis.RedisError:
-            pass
-        finally:
-            await client.aclose()
-
-    try:
-        async for frame in frames:
-            if time.monotonic() - refreshed > WATCH_REFRESH_S:
-                await touch()
-                refreshed = time.monotonic()
-            yield frame
-    finally:
-        await frames.aclose()
+def _is_end(name: str, _data: Any) -> bool:
+    return name == "end"
 
 
 @permission(LEARNER)
 async def run_events(request: HttpRequest, run_id) -> HttpResponse:
+    """The run's live events (SSE) from the process's fan-out hub: one Redis reader per run.
+
+    The hub also keeps the run's watchers key set while anyone streams it, so the run is not
+    paused as idle (`touch`).
+    """
     user = await request.auser()
     run = await sync_to_async(services.visible_run)(user, run_id)
     try:
@@ -312,11 +290,13 @@ async def run_events(request: HttpRequest, run_id) -> HttpResponse:
     frames = stream_events(
         driver.events_key(run.pk),
         last_id,
-        decode=_decode,
-        is_terminal=lambda name, _data: name == "end",
+        name_of=_event_name,
+        is_terminal=_is_end,
         before=before,
+        touch=(driver.watchers_key(run.pk), driver.WATCH_TTL_S),
+        as_bytes=True,
     )
-    return sse_response(_watched(run.pk, frames))
+    return sse_response(frames)
 
 
 async def _frames(frames: list[str]) -> AsyncIterator[str]:
