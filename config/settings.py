@@ -64,6 +64,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.db_errors.DatabaseUnavailableMiddleware",  # last: a lost database answers 503
 ]
 
 ROOT_URLCONF = "config.urls"
