@@ -108,6 +108,8 @@ def measure(n: int, seconds: int, user_model) -> tuple[float, float]:
         runs.append(run)
         started[run.pk] = time.time()
     lags: list[float] = []
+    lateness: list[float] = []  # how long after its due time each sampled slice was computed
+    sim_start = sum(driver.read_checkpoint(run.pk)["sim_ms"] for run in runs)
     end = time.time() + seconds
     while time.time() < end:
         time.sleep(1)
@@ -117,10 +119,19 @@ def measure(n: int, seconds: int, user_model) -> tuple[float, float]:
             if checkpoint and now - started[run.pk] > 3:  # skip the start-up transient
                 # a slice is computed ahead, so an on-time run is never behind: lag >= 0
                 lags.append(max(0.0, (now - started[run.pk]) * 1000 - checkpoint["sim_ms"]))
+                late = checkpoint["at"] - (checkpoint["due"] - driver.SLICE_WALL_S)
+                lateness.append(max(0.0, late * 1000))
+    simulated = sum(driver.read_checkpoint(run.pk)["sim_ms"] for run in runs) - sim_start
     for run in runs:
         services.stop_run(LabRun.objects.get(pk=run.pk))
     p50, p95 = statistics.median(lags), percentile(lags, 95)
-    print(f"{n:>4} runs: lag p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(lags)} samples)", flush=True)
+    late50, late95 = statistics.median(lateness), percentile(lateness, 95)
+    print(
+        f"{n:>4} runs: lag p50 {p50:.0f} ms, p95 {p95:.0f} ms ({len(lags)} samples); "
+        f"slice lateness p50 {late50:.0f} ms, p95 {late95:.0f} ms; "
+        f"{simulated / 1000 / seconds:.0f} simulated s per wall s",
+        flush=True,
+    )
     return p50, p95
 
 

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 log = logging.getLogger(__name__)
 REGISTRY = CollectorRegistry(auto_describe=True)
 TASK_OUTCOMES_KEY = "metrics:celery:outcomes"
-TICK_LAG_KEY = "metrics:labs:tick_lag_ms"  # the lab driver may HSET run -> lag; we report the max
+TICK_LAG_KEY = "metrics:labs:tick_lag_ms"  # each pump lane HSETs its slice lateness; max reported
 
 REQUEST_LATENCY = Histogram(
     "decoupled_http_request_duration_seconds",
@@ -63,7 +63,8 @@ class SharedStateCollector:
             labels=["task", "outcome"],
         )
         lag = GaugeMetricFamily(
-            "decoupled_lab_tick_lag_ms", "Largest lab tick lag reported by the driver"
+            "decoupled_lab_tick_lag_ms",
+            "How late the latest lab slices started after their due time (worst pump lane)",
         )
         try:
             from config.redis import get_redis

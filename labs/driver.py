@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from config import events as learning_events
+from config import request_id
 from config.redis import get_redis
 from labs.engines import CommandError, get_engine
 from labs.models import LabRun
@@ -106,31 +107,38 @@ def _tick_entry(checkpoint: dict[str, Any], speed: float) -> dict[str, Any]:
 
 
 def advance_slice(
-    run_id: Any, seq: int, *, step: bool = False, info: dict[str, Any] | None = None
+    run_id: Any,
+    seq: int,
+    *,
+    step: bool = False,
+    info: dict[str, Any] | None = None,
+    run: LabRun | None = None,
 ) -> str:
     """Advance run `run_id` by one slice if its checkpoint is at `seq`.
 
+    `run` saves the row lookup when the caller (the pump) fetched a batch of rows at once.
     Returns "advanced", "ended", "stale" (old seq: nothing done), "inactive", "idle" or "failed".
     """
-    try:
-        run = LabRun.objects.get(pk=run_id)
-    except LabRun.DoesNotExist:
-        return "inactive"
+    if run is None:
+        try:
+            run = LabRun.objects.get(pk=run_id)
+        except LabRun.DoesNotExist:
+            return "inactive"
     allowed = (Status.PAUSED, Status.RUNNING) if step else (Status.QUEUED, Status.RUNNING)
     if run.status not in allowed:
         return "inactive"
     try:
         client = get_redis()
-        if not step and not client.exists(watchers_key(run.pk)):
-            pause_for_idle(run)
-            return "idle"
         for _attempt in range(5):
             try:
-                result = _try_slice(client, run, seq)
+                result = _try_slice(client, run, seq, step)
             except redis.WatchError:
                 continue  # a command arrived (or another tick won): look again
             if result is None:
                 return "stale"
+            if result == "idle":
+                pause_for_idle(run)
+                return "idle"
             checkpoint, new_objectives, ended, commanded = result
             if info is not None:
                 info["due"] = checkpoint["due"]
@@ -146,11 +154,11 @@ def advance_slice(
         return "failed"
 
 
-def _try_slice(client: redis.Redis, run: LabRun, seq: int):
+def _try_slice(client: redis.Redis, run: LabRun, seq: int, step: bool = False):
     keys = (state_key(run.pk), commands_key(run.pk))
     with client.pipeline() as pipe:
         pipe.watch(*keys)
-        raw = pipe.get(keys[0])
+        raw, watched = pipe.mget(keys[0], watchers_key(run.pk))
         if raw is None:
             pipe.unwatch()
             raise redis.RedisError("the run's checkpoint is missing")
@@ -158,6 +166,9 @@ def _try_slice(client: redis.Redis, run: LabRun, seq: int):
         if checkpoint["seq"] != seq or checkpoint.get("ended"):
             pipe.unwatch()
             return None
+        if watched is None and not step:
+            pipe.unwatch()
+            return "idle"
         queued = pipe.lrange(keys[1], 0, -1)
         engine = load_engine(run, checkpoint)
         before = {o["id"] for o in checkpoint["objectives"] if o.get("met")}
@@ -201,18 +212,32 @@ def _try_slice(client: redis.Redis, run: LabRun, seq: int):
 
 
 def apply_logged(engine, command: dict[str, Any], command_log: list) -> dict[str, Any]:
-    """Apply one command at the engine's time; log it (applied or refused) for replay."""
+    """Apply one command at the engine's time; log it (applied or refused) for replay.
+
+    A queued command may carry `_request_id` (the POST that sent it): it is not part of the
+    command; it goes into the acknowledgement so one id follows the click into the stream.
+    """
+    command = dict(command)
+    request = command.pop("_request_id", "")
+    traced = {"request_id": request} if request else {}
     at = engine.now_ms
     try:
         ack = engine.apply(command)
     except CommandError as exc:
-        command_log.append({"t": at, "command": command, "rejected": str(exc)})
-        return {"t": at, "type": "command_rejected", "command": command, "reason": str(exc)}
-    command_log.append({"t": at, "command": command})
+        command_log.append({"t": at, "command": command, "rejected": str(exc), **traced})
+        return {
+            "t": at,
+            "type": "command_rejected",
+            "command": command,
+            "reason": str(exc),
+            **traced,
+        }
+    command_log.append({"t": at, "command": command, **traced})
     ack = dict(ack or {})
     ack.setdefault("type", "command_applied")
     ack.setdefault("command", command)
     ack["t"] = at
+    ack.update(traced)
     return ack
 
 
@@ -334,6 +359,9 @@ def pause_for_idle(run: LabRun) -> None:
 def publish_control(run: LabRun, kind: str, **fields: Any) -> None:
     """A platform event (paused, resumed, speed) in the run's stream, at its simulated time."""
     checkpoint = read_checkpoint(run.pk) or {"sim_ms": 0}
+    traced = request_id.get()
+    if traced:
+        fields["request_id"] = traced
     get_redis().xadd(
         events_key(run.pk),
         {"data": dumps({"type": kind, "t": checkpoint["sim_ms"], **fields})},

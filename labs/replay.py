@@ -38,6 +38,7 @@ def replay_entries(run: LabRun, until_ms: int | None = None) -> list[dict[str, A
 
     for entry in run.command_log:
         advance(min(int(entry["t"]), end_ms))
+        traced = {"request_id": entry["request_id"]} if entry.get("request_id") else {}
         if "rejected" in entry:
             out.append(
                 {
@@ -45,10 +46,12 @@ def replay_entries(run: LabRun, until_ms: int | None = None) -> list[dict[str, A
                     "type": "command_rejected",
                     "command": entry["command"],
                     "reason": entry["rejected"],
+                    **traced,
                 }
             )
         else:
-            out.append(apply_logged(engine, entry["command"], scratch_log))
+            command = {**entry["command"], **{f"_{k}": v for k, v in traced.items()}}
+            out.append(apply_logged(engine, command, scratch_log))
     advance(end_ms)
     return out
 

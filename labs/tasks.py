@@ -1,4 +1,4 @@
-"""Celery tasks of the lab platform: the per-run tick chain and the watchdog."""
+"""Celery tasks of the lab platform: the slice pump and the watchdog (labs/pump.py explains)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from django.utils import timezone
 
 from config.celery import app
 from labs import driver
+from labs import pump as pumps
 from labs.models import LabRun
 
 log = logging.getLogger(__name__)
 
-TICK_INTERVAL_S = 1.0
-STALE_AFTER_S = 5.0  # the watchdog re-enqueues a running run whose last slice is older
+STALE_AFTER_S = 5.0  # the watchdog re-schedules a running run whose last slice is older
 PAUSED_EXPIRE_AFTER = timedelta(hours=24)
 WATCHDOG_EVERY_S = 5.0
 
@@ -28,25 +28,21 @@ app.conf.beat_schedule = {
 }
 
 
-@shared_task(name="labs.tick", ignore_result=True, acks_late=True)
-def tick(run_id: str, seq: int) -> str:
-    info: dict[str, Any] = {}
-    outcome = driver.advance_slice(run_id, seq, info=info)
-    if outcome == "advanced":
-        due = info.get("due", time.time() + TICK_INTERVAL_S)
-        countdown = min(TICK_INTERVAL_S, max(0.0, due - time.time()))
-        schedule(run_id, seq + 1, countdown, info.get("queue"))
-    return outcome
+@shared_task(name="labs.pump", ignore_result=True, acks_late=True)
+def pump(queue: str | None, lane: int, token: str) -> dict[str, int]:
+    """Advance every due run of `queue` by one slice for about a second (one lane)."""
+    return pumps.run_lane(queue, lane, token)
 
 
 def schedule(run_id: Any, seq: int, countdown: float = 0.0, queue: str | None = None) -> None:
-    options = {"queue": queue} if queue else {}
-    tick.apply_async((str(run_id), seq), countdown=countdown, **options)
+    """Make slice `seq` of the run due in `countdown` seconds (the pump lanes pick it up)."""
+    pumps.schedule(run_id, seq, due=time.time() + countdown, queue=queue)
 
 
 @shared_task(name="labs.watchdog", ignore_result=True)
 def watchdog() -> dict[str, int]:
-    """Re-enqueue running runs whose tick went missing; expire long-paused runs."""
+    """Re-schedule running runs whose slice went missing, restart dead pump lanes, fail runs
+    whose state is gone and expire long-paused runs."""
     kicked = failed = 0
     now = time.time()
     running = LabRun.objects.filter(status__in=(LabRun.Status.RUNNING, LabRun.Status.QUEUED))
@@ -63,9 +59,14 @@ def watchdog() -> dict[str, int]:
             continue
         if checkpoint.get("ended"):
             continue
-        if now - checkpoint.get("at", 0) > STALE_AFTER_S:
-            schedule(run.pk, checkpoint["seq"], queue=checkpoint.get("queue"))
+        stale = now - checkpoint.get("at", 0) > STALE_AFTER_S
+        # NX: a slice still waiting its turn in the due set is not added twice
+        if stale and pumps.schedule(run.pk, checkpoint["seq"], queue=checkpoint.get("queue")):
             kicked += 1
+    try:
+        pumps.revive_lanes()
+    except redis.RedisError as exc:
+        log.warning("watchdog could not check the pump lanes: %s", exc)
     expired = LabRun.objects.filter(
         status=LabRun.Status.PAUSED, created_at__lt=timezone.now() - PAUSED_EXPIRE_AFTER
     ).update(status=LabRun.Status.EXPIRED, finished_at=timezone.now())

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labs import driver, replay, services
+from labs import driver, pump, replay, services
 from labs.engines import CommandError
 from labs.models import LabRun
 from labs.scenarios import get_scenario, list_scenarios
@@ -177,8 +177,13 @@ def test_watchdog_rekicks_stale_runs_and_fails_lost_ones(make_user, redis_client
     assert fresh.pk
     assert tasks.watchdog() == {"kicked": 1, "failed": 1, "expired": 0}
     assert LabRun.objects.get(pk=lost.pk).status == LabRun.Status.FAILED
+    # the stale run's slice 0 is due now, and a pump was started for each lane of the queue
+    assert redis_client.zrange(pump.due_key(None), 0, -1) == [f"{stale.pk}:0"]
     queued = [json.loads(m) for m in redis_client.lrange("celery", 0, -1)]
-    assert [m["headers"]["argsrepr"] for m in queued] == [repr((str(stale.pk), 0))]
+    assert sorted(m["headers"]["task"] for m in queued) == ["labs.pump"] * pump.lanes()
+    # a slice still waiting for its turn is not kicked again, and no second pump starts
+    assert tasks.watchdog() == {"kicked": 0, "failed": 0, "expired": 0}
+    assert redis_client.llen("celery") == pump.lanes()
 
 
 @pytest.mark.parametrize(

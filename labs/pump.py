@@ -1,0 +1,199 @@
+"""The slice scheduler: due slices in a Redis sorted set, advanced in batches by pump tasks.
+
+One Celery task per slice costs more in Celery (publish, ETA timer, pool hand-off, ack) than
+the slice itself, so two worker processes saturated near 60-80 runs. Instead:
+
+- `lab:due:<queue>` (sorted set) holds one member `<run id>:<seq>` per live run, scored by the
+  wall time its next slice is due. The seq is the checkpoint seq the slice expects, so a
+  member that is claimed twice (watchdog re-kick after a crash) is a no-op the second time.
+- A fixed number of *lanes* per queue (`LAB_PUMP_LANES`, default 2: one per worker process)
+  each run a chain of `labs.pump` tasks. A pump claims due members atomically (Lua: range +
+  remove), advances each run by one slice (`driver.advance_slice`), puts the run's next slice
+  back in the set, and keeps going for about a second; then it hands over to the next task of
+  its lane (countdown = until the next slice is due) so other tasks get the process in between.
+- `lab:pump:<queue>:<lane>` holds the lane's token while a pump of that lane is running or
+  waiting (TTL). A pump whose token is not the lane's exits, so a lane never runs twice for
+  long. A lane whose key expired (its worker died) is restarted by the watchdog.
+
+A worker killed mid-batch loses the members it had claimed; the watchdog puts back any run whose
+checkpoint is older than a few seconds, at the seq the checkpoint holds, so at most the slice
+being computed is lost (and it is recomputed, never applied twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+import redis
+from django.conf import settings
+
+from config.metrics import TICK_LAG_KEY
+from config.redis import get_redis
+from labs import driver
+from labs.models import LabRun
+
+log = logging.getLogger(__name__)
+
+QUEUES_KEY = "lab:queues"  # every Celery queue a run was ever scheduled on ("" = default)
+BUDGET_S = 1.0  # a pump keeps its process about this long, then hands over
+IDLE_HANDOVER_S = 0.05  # nothing due within this long: free the process until it is
+LANE_TTL_S = 5.0  # a lane key outlives its pump by this long (then the watchdog restarts it)
+CLAIM_BATCH = 16
+
+# Atomically take up to ARGV[2] members due at or before ARGV[1]: {member, due, member, ...}.
+_CLAIM = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+for i = 1, #due, 2 do redis.call('ZREM', KEYS[1], due[i]) end
+return due
+"""
+# Hold the lane: ours already, or free (then take it). Returns 1 when held.
+_HOLD = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] or not current then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+# Let go of the lane if it is still ours.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def lanes() -> int:
+    return max(1, int(getattr(settings, "LAB_PUMP_LANES", 2)))
+
+
+def due_key(queue: str | None) -> str:
+    return f"lab:due:{queue or ''}"
+
+
+def lane_key(queue: str | None, lane: int) -> str:
+    return f"lab:pump:{queue or ''}:{lane}"
+
+
+def member(run_id: Any, seq: int) -> str:
+    return f"{run_id}:{seq}"
+
+
+def schedule(
+    run_id: Any,
+    seq: int,
+    *,
+    due: float | None = None,
+    queue: str | None = None,
+    client: redis.Redis | None = None,
+) -> bool:
+    """Make slice `seq` of run `run_id` due at `due` (now by default). True if newly added.
+
+    A member already waiting keeps its place (NX), so re-kicking a queued run adds nothing.
+    """
+    client = client or get_redis()
+    added = client.zadd(due_key(queue), {member(run_id, seq): due or time.time()}, nx=True)
+    client.sadd(QUEUES_KEY, queue or "")
+    ensure_lanes(queue, client)
+    return bool(added)
+
+
+def ensure_lanes(queue: str | None, client: redis.Redis | None = None) -> int:
+    """Start a pump for every lane of `queue` that has none. Returns how many were started."""
+    client = client or get_redis()
+    started = 0
+    for lane in range(lanes()):
+        token = uuid.uuid4().hex
+        if client.set(lane_key(queue, lane), token, nx=True, px=int(LANE_TTL_S * 1000)):
+            _send(queue, lane, token, 0.0)
+            started += 1
+    return started
+
+
+def _send(queue: str | None, lane: int, token: str, countdown: float) -> None:
+    from labs.tasks import pump  # tasks import this module
+
+    options: dict[str, Any] = {"queue": queue} if queue else {}
+    pump.apply_async((queue, lane, token), countdown=countdown, **options)
+
+
+def run_lane(queue: str | None, lane: int, token: str) -> dict[str, int]:
+    """One pump task: advance due runs for about BUDGET_S, then hand the lane over."""
+    client = get_redis()
+    key, due = lane_key(queue, lane), due_key(queue)
+    hold = client.register_script(_HOLD)
+    hold_ms = int((BUDGET_S + LANE_TTL_S) * 1000)
+    if not hold(keys=[key], args=[token, hold_ms]):
+        return {"superseded": 1}
+    claim = client.register_script(_CLAIM)
+    outcomes: Counter[str] = Counter()
+    deadline = time.monotonic() + BUDGET_S
+    next_due: float | None = None
+    lateness = 0.0  # the latest any slice of this pump started after its due time (s)
+    while True:
+        claimed = claim(keys=[due], args=[time.time(), CLAIM_BATCH])
+        if claimed:
+            lateness = max(lateness, time.time() - float(claimed[1]))  # oldest first
+            _advance_batch(client, queue, claimed[::2], outcomes)
+            if time.monotonic() >= deadline:
+                break
+            continue
+        head = client.zrange(due, 0, 0, withscores=True)
+        if not head:
+            # Nothing left: free the lane. A run scheduled between the peek and the release
+            # found the lane held and started no pump, so look once more after letting go.
+            client.register_script(_RELEASE)(keys=[key], args=[token])
+            client.hdel(TICK_LAG_KEY, key)
+            if client.zcard(due):
+                ensure_lanes(queue, client)
+            return dict(outcomes)
+        next_due = head[0][1]
+        wait = next_due - time.time()
+        if wait > IDLE_HANDOVER_S or time.monotonic() + wait >= deadline:
+            break
+        time.sleep(max(0.0, wait))
+    # /metrics reports the worst lane: how late slices start when the workers fall behind
+    client.hset(TICK_LAG_KEY, key, round(lateness * 1000))
+    countdown = max(0.0, (next_due or 0.0) - time.time())
+    if hold(keys=[key], args=[token, int((countdown + LANE_TTL_S) * 1000)]):
+        _send(queue, lane, token, countdown)
+    return dict(outcomes)
+
+
+def _advance_batch(
+    client: redis.Redis, queue: str | None, claimed: list[bytes], outcomes: Counter[str]
+) -> None:
+    parsed = []
+    for raw in claimed:
+        run_id, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).rpartition(":")
+        parsed.append((run_id, int(seq)))
+    rows = LabRun.objects.in_bulk([run_id for run_id, _seq in parsed])
+    for run_id, seq in parsed:
+        run = rows.get(uuid.UUID(run_id))
+        if run is None:
+            outcomes["inactive"] += 1
+            continue
+        info: dict[str, Any] = {}
+        outcome = driver.advance_slice(run_id, seq, info=info, run=run)
+        outcomes[outcome] += 1
+        if outcome == "advanced":
+            client.zadd(due_key(queue), {member(run_id, seq + 1): info["due"]}, nx=True)
+
+
+def live_queues(client: redis.Redis | None = None) -> list[str | None]:
+    client = client or get_redis()
+    names = [raw.decode() if isinstance(raw, bytes) else raw for raw in client.smembers(QUEUES_KEY)]
+    return [name or None for name in sorted(names)]
+
+
+def revive_lanes(client: redis.Redis | None = None) -> int:
+    """Start pumps for lanes that died (their key expired) on queues with slices waiting."""
+    client = client or get_redis()
+    started = 0
+    for queue in live_queues(client):
+        if client.zcard(due_key(queue)):
+            started += ensure_lanes(queue, client)
+    return started
