@@ -3,7 +3,7 @@
 Request ids travel with tasks: `before_task_publish` puts the current id in a message header,
 `task_prerun` makes it current in the worker (a task published with none gets a fresh one), and
 `task_postrun` clears it. A task published from inside a task therefore keeps the id (an
-explicit `headers={"request_id": ...}` on apply_async wins). Workers log through the project's
+explicit `headers={"request_id": ...}` on apply_async wins; "" means a fresh id). Workers log through the project's
 LOGGING (JSON in production) instead of Celery's own format: see `_use_django_logging`.
 """
 
@@ -42,7 +42,9 @@ def _use_django_logging(**_kwargs) -> None:
 @signals.before_task_publish.connect
 def _publish_request_id(headers=None, **_kwargs) -> None:
     current = request_id.get()
-    if current and headers is not None and not headers.get(HEADER):
+    # an explicit header wins, even "": `headers={"request_id": ""}` starts a task afresh (a
+    # long-lived self-rescheduling loop should not carry the first caller's id forever)
+    if current and headers is not None and HEADER not in headers:
         headers[HEADER] = current
 
 

@@ -57,3 +57,14 @@ def test_a_hostile_header_never_becomes_the_id(celery_worker):
         timeout=20
     )
     assert re.fullmatch(r"[0-9a-f]{32}", seen)
+
+
+def test_an_explicit_empty_header_starts_afresh(celery_worker):
+    """How a self-rescheduling loop (e.g. a pump lane) sheds the id of the request that
+    happened to start it."""
+    token = uuid.uuid4().hex
+    with request_id.scope("caller-id-123"):
+        inherited = log_request_id.delay(token).get(timeout=20)
+        fresh = log_request_id.apply_async((token,), headers={"request_id": ""}).get(timeout=20)
+    assert inherited == "caller-id-123"
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh)
