@@ -3,8 +3,8 @@
 Request ids travel with tasks: `before_task_publish` puts the current id in a message header,
 `task_prerun` makes it current in the worker (a task published with none gets a fresh one), and
 `task_postrun` clears it. A task published from inside a task therefore keeps the id (an
-explicit `headers={"request_id": ...}` on apply_async wins; "" means a fresh id). Workers log through the project's
-LOGGING (JSON in production) instead of Celery's own format: see `_use_django_logging`.
+explicit `headers={"request_id": ...}` on apply_async wins; "" means a fresh id). Workers log
+through the project's LOGGING (JSON in production), not Celery's format: `_use_django_logging`.
 """
 
 from __future__ import annotations
