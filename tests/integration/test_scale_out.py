@@ -1,32 +1,42 @@
-"""Scale-out on one machine: two web processes and two Celery workers on one Redis and one DB.
+"""Scale-out on one machine: two web processes and two Celery workers on one Redis and one
+PostgreSQL (issue #11: the scale-out proof).
 
-A lab run is started through web A and watched through web B; both workers serve its ticks;
-one worker is killed (SIGKILL) mid-run and the stream carries on with no gap and no duplicate:
-every tick seq appears exactly once, in order, and SSE ids only grow. The database is the test
-database (SQLite file here; PostgreSQL when the suite runs with a postgres DATABASE_URL, which
-`child_env` passes on to every child).
+A learner signs up through web A and starts a lab run there (real form POSTs with CSRF); the
+run is watched through web B with the same session; both workers serve its slices; one worker
+is killed (SIGKILL) mid-run and the stream carries on with no gap and no duplicate: every tick
+seq appears exactly once, in order, and SSE ids only grow. Web B then stops the run.
+
+Decision: the database is always PostgreSQL, the one the test session starts itself
+(`embedded_postgres` in tests/integration/conftest.py), never the suite's SQLite file: the
+proof is about the production shape. The pytest process's own ORM stays on SQLite, so this test
+does not use it at all: the schema comes from `manage.py migrate` (as a deployment's migrate
+job), the learner from the sign-up form, and the final checks read PostgreSQL directly. The
+cluster also gets its own redis-server, so the session's Celery worker (which runs on the
+SQLite test database) can never take one of its tasks. Because it brings its own PostgreSQL,
+.ci/run does not need to rerun it against the machine's server.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
+import tempfile
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
-from django.test import Client
 
 from config import processes
-from labs import services
-from labs.models import LabRun
-from tests.conftest import ARTIFACTS, child_env
+from tests.conftest import ARTIFACTS
+from tests.integration.conftest import csrf_post, pg_env, sign_up
 
-pytestmark = pytest.mark.django_db(transaction=True)
 LAB, SCENARIO = "circuit-breaker", "outage-and-recovery"
+LEARNER = "scaler"
 
 
 def wait_for(predicate, timeout: float, what: str, every: float = 0.25):
@@ -77,65 +87,82 @@ class StreamReader(threading.Thread):
         return [data["seq"] for _id, event, data in self.frames if data.get("type") == "tick"]
 
 
-def _ticks_served(log_path) -> int:
+def _slices_served(log_path: Path) -> int:
+    """Lab slices a worker advanced, from its log: one per `labs.tick` task, or the `advanced`
+    count each `labs.pump` task returns (the batched pump of labs/pump.py)."""
     if not log_path.exists():
         return 0
     text = log_path.read_text(errors="replace")
-    return len(re.findall(r"Task labs\.tick\[[^\]]+\] succeeded", text))
+    ticks = len(re.findall(r"Task labs\.tick\[[^\]]+\] succeeded", text))
+    pumped = sum(
+        int(n)
+        for n in re.findall(
+            r"Task labs\.pump\[[^\]]+\] succeeded in [0-9.e-]+s: [^\n]*?'advanced': (\d+)", text
+        )
+    )
+    return ticks + pumped
+
+
+def _query(server, dbname: str, sql: str, *params) -> list[tuple]:
+    with server.connect(dbname) as conn:
+        return conn.execute(sql, params).fetchall()
 
 
 @pytest.fixture
-def cluster(live_db, redis_client):
-    """Two uvicorn processes and two Celery workers (each with the watchdog's beat)."""
-    from config.celery import app
-
+def cluster(embedded_postgres, pg_database, own_redis):
+    """Two uvicorn processes and two Celery workers (each with the watchdog's beat) on one
+    PostgreSQL database and one Redis."""
     ARTIFACTS.mkdir(exist_ok=True)
     tag = uuid.uuid4().hex[:6]
+    var_dir = Path(tempfile.mkdtemp(prefix="decoupled-scale-"))
+    env = pg_env(pg_database, {"REDIS_URL": own_redis, "DECOUPLED_VAR_DIR": str(var_dir)})
     started: list = []
     try:
         webs = []
         for name in ("a", "b"):
             port = processes.free_port()
-            proc = processes.start_uvicorn(
-                child_env(), port, log_path=ARTIFACTS / f"scale-web-{name}.log"
-            )
+            proc = processes.start_uvicorn(env, port, log_path=ARTIFACTS / f"scale-web-{name}.log")
             started.append(proc)
             webs.append((f"http://127.0.0.1:{port}", proc))
         workers = []
         for name in ("w1", "w2"):
             log_path = ARTIFACTS / f"scale-{name}-{tag}.log"
             proc = processes.start_worker(
-                child_env(), name=f"scale-{name}-{tag}", concurrency=2, log_path=log_path
+                env, name=f"scale-{name}-{tag}", concurrency=2, log_path=log_path
             )
             started.append(proc)
             workers.append((proc, log_path))
         for base, proc in webs:
-            processes.wait_for_http(base + "/healthz", proc)
-        wait_for(lambda: len(app.control.ping(timeout=0.5) or []) >= 2, 45, "two workers to answer")
-        yield {"webs": [w[0] for w in webs], "workers": workers}
+            processes.wait_for_http(base + "/healthz", proc, timeout=30)
+
+        def both_workers_live() -> bool:
+            report = httpx.get(webs[0][0] + "/healthz", timeout=5).json()
+            return report["workers"]["live"] >= 2 and report["database"]["ok"]
+
+        wait_for(both_workers_live, 45, "two workers to answer web A's health check")
+        yield {
+            "webs": [w[0] for w in webs],
+            "workers": workers,
+            "db": pg_database.rsplit("/", 1)[1],
+        }
     finally:
         for proc in started:
             processes.stop(proc)
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
-def test_two_webs_two_workers_one_killed_stream_stays_continuous(cluster, make_user):
+def test_two_webs_two_workers_one_killed_stream_stays_continuous(embedded_postgres, cluster):
     web_a, web_b = cluster["webs"]
-    user = make_user("scaler")
-    django_client = Client()
-    django_client.force_login(user)
-    cookies = {"sessionid": django_client.cookies["sessionid"].value}
+    db = cluster["db"]
+    health = httpx.get(web_b + "/healthz", timeout=5).json()
+    assert health["database"]["vendor"] == "postgresql", health
 
-    # Start the run through web A (a real form POST with the CSRF token from A's page).
-    with httpx.Client(base_url=web_a, cookies=cookies, timeout=15) as a:
-        page = a.get(f"/labs/{LAB}/{SCENARIO}/")
-        assert page.status_code == 200
-        token = a.cookies.get("csrftoken")
-        assert token, "web A set no CSRF cookie"
-        started = a.post(
-            f"/labs/{LAB}/{SCENARIO}/start",
-            data={"csrfmiddlewaretoken": token},
-            headers={"X-CSRFToken": token},
-        )
+    # Sign up and start the run through web A.
+    with httpx.Client(base_url=web_a, timeout=15) as a:
+        sign_up(a, LEARNER)
+        assert a.get(f"/labs/{LAB}/{SCENARIO}/").status_code == 200
+        started = csrf_post(a, f"/labs/{LAB}/{SCENARIO}/start")
+        cookies = {"sessionid": a.cookies["sessionid"], "csrftoken": a.cookies["csrftoken"]}
     assert started.status_code == 302, started.status_code
     run_id = re.search(r"run=([0-9a-f-]{36})", started.headers["location"]).group(1)
 
@@ -147,11 +174,11 @@ def test_two_webs_two_workers_one_killed_stream_stays_continuous(cluster, make_u
         wait_for(lambda: len(reader.ticks()) >= 3 or reader.error, 40, "ticks through web B")
         assert reader.error is None, reader.error
         wait_for(
-            lambda: all(_ticks_served(log) > 0 for log in logs),
+            lambda: all(_slices_served(log) > 0 for log in logs),
             40,
-            "both workers to serve ticks",
+            "both workers to serve slices",
         )
-        served_before = [_ticks_served(log) for log in logs]
+        served_before = [_slices_served(log) for log in logs]
 
         # Kill one worker mid-run; the other (and its watchdog) carries the run on.
         victim, _log = cluster["workers"][0]
@@ -164,7 +191,7 @@ def test_two_webs_two_workers_one_killed_stream_stays_continuous(cluster, make_u
             "ticks after the kill",
         )
         assert reader.error is None, reader.error
-        assert _ticks_served(logs[1]) > served_before[1], "the surviving worker served no tick"
+        assert _slices_served(logs[1]) > served_before[1], "the surviving worker served nothing"
     finally:
         reader.stop.set()
 
@@ -174,6 +201,17 @@ def test_two_webs_two_workers_one_killed_stream_stays_continuous(cluster, make_u
     keys = [tuple(int(p) for p in i.split("-")) for i in ids]
     assert keys == sorted(set(keys)), "SSE ids repeated or out of order"
 
-    run = LabRun.objects.get(pk=run_id)
-    assert run.owner_id == user.pk and run.status == LabRun.Status.RUNNING
-    services.stop_run(run)
+    # The run is the learner's, in PostgreSQL, still running; web B can stop it.
+    rows = _query(
+        embedded_postgres,
+        db,
+        "SELECT u.username, r.status FROM labs_labrun r JOIN auth_user u ON u.id = r.owner_id "
+        "WHERE r.id = %s",
+        run_id,
+    )
+    assert rows == [(LEARNER, "running")], rows
+    with httpx.Client(base_url=web_b, cookies=cookies, timeout=15) as b:
+        stopped = csrf_post(b, f"/labs/runs/{run_id}/stop")
+    assert stopped.status_code == 302, stopped.status_code
+    status = _query(embedded_postgres, db, "SELECT status FROM labs_labrun WHERE id = %s", run_id)
+    assert status[0][0] not in ("queued", "running", "paused"), status
