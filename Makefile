@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format chromium migrate site demo worker web redis clean
+.PHONY: run test setup lint format chromium postgresql migrate site demo worker web redis clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Decoupled needs Python 3.11 or newer")'
@@ -41,6 +41,17 @@ chromium:
 	  else echo "Browser tests need Debian's chromium: run 'sudo apt-get install chromium'"; exit 1; fi; \
 	fi
 
+# The integration tests start their own PostgreSQL (initdb + pg_ctl, tests/integration/conftest.py):
+# install Debian's server binaries only when neither PATH nor /usr/lib/postgresql has them.
+postgresql:
+	@if ! command -v pg_ctl >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian's postgresql for the integration tests…"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	      || { echo "Could not install postgresql with apt-get"; exit 1; }; \
+	  else echo "Integration tests need PostgreSQL's server binaries: run 'sudo apt-get install postgresql'"; exit 1; fi; \
+	fi
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -49,7 +60,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(STAMP) chromium lint
+test: $(STAMP) chromium postgresql lint
 	@mkdir -p var
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
