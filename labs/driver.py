@@ -85,6 +85,8 @@ def init_run(run: LabRun, queue: str | None = None) -> dict[str, Any]:
         "due": time.time(),
         "queue": queue,
         "ended": False,
+        # the request that started the run: the slices log and publish under it
+        "request_id": request_id.get(),
     }
     client = get_redis()
     pipe = client.pipeline()
@@ -146,7 +148,8 @@ def advance_slice(
             # The checkpoint is the truth while a run lives; the row follows it when something
             # a reader cares about changed, and every few slices (SQLite writes cost ms each).
             if ended or new_objectives or commanded or checkpoint["seq"] % ROW_EVERY == 1:
-                _record_slice(run, checkpoint, new_objectives, ended)
+                with request_id.scope(checkpoint.get("request_id") or request_id.get()):
+                    _record_slice(run, checkpoint, new_objectives, ended)
             return "ended" if ended else "advanced"
         return "stale"
     except redis.RedisError as exc:

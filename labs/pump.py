@@ -117,7 +117,11 @@ def _send(queue: str | None, lane: int, token: str, countdown: float) -> None:
     from labs.tasks import pump  # tasks import this module
 
     options: dict[str, Any] = {"queue": queue} if queue else {}
-    pump.apply_async((queue, lane, token), countdown=countdown, **options)
+    # A lane serves every run, so it must not inherit the id of the request that woke it
+    # ("" = a fresh id per pump task); each slice runs under its run's own id (driver).
+    pump.apply_async(
+        (queue, lane, token), countdown=countdown, headers={"request_id": ""}, **options
+    )
 
 
 def run_lane(queue: str | None, lane: int, token: str) -> dict[str, int]:

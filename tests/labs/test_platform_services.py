@@ -213,3 +213,44 @@ def test_replay_gives_the_streamed_events(make_user, redis_client, lab, slug):
     assert replayed == streamed
     if lab == LAB:
         assert any(e["type"] == "command_rejected" for e in streamed)
+
+
+def test_a_commands_request_id_follows_it_into_the_stream_the_log_and_replay(
+    make_user, redis_client
+):
+    from config import request_id
+
+    run = services.start_run(make_user("tracer"), LAB, SCENARIO, seed=3, enqueue=False)
+    with request_id.scope("trace-0001-abcd"):
+        services.enqueue_command(run, {"type": "start_outage", "mode": "error"})
+    with request_id.scope("trace-0002-abcd"):
+        services.enqueue_command(run, {"type": "stop_outage"})
+    # valid when queued, refused when applied (the outage is already over): still traced
+    refused = {"type": "stop_outage", "_request_id": "trace-0003-abcd"}
+    redis_client.rpush(driver.commands_key(run.pk), json.dumps(refused))
+    advance(run)
+
+    acks = [e for e in stream(redis_client, run) if "command" in e]
+    assert [e.get("request_id") for e in acks] == [
+        "trace-0001-abcd",
+        "trace-0002-abcd",
+        "trace-0003-abcd",
+    ]
+    assert acks[-1]["type"] == "command_rejected"
+    assert all("_request_id" not in e["command"] for e in acks), "not part of the command"
+    services.stop_run(run)
+    run.refresh_from_db()
+    assert [entry.get("request_id") for entry in run.command_log] == [e["request_id"] for e in acks]
+    assert [e for e in replay.replay_entries(run) if "command" in e] == acks
+
+
+def test_control_events_carry_the_request_id(make_user, redis_client):
+    from config import request_id
+
+    run = services.start_run(make_user("pauser"), LAB, SCENARIO, enqueue=False)
+    with request_id.scope("pause-click-0001"):
+        services.pause_run(run)
+    paused = [e for e in stream(redis_client, run) if e["type"] == "paused"]
+    assert paused == [
+        {"type": "paused", "t": 0, "reason": "learner", "request_id": "pause-click-0001"}
+    ]
