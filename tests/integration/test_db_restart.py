@@ -22,6 +22,7 @@ complete and saves quiz answers through HTTP forms with CSRF. The restart is
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import tempfile
@@ -227,3 +228,23 @@ def test_restart_costs_in_flight_requests_at_most_never_data(embedded_postgres, 
 
     # Neither child died of the outage.
     assert site["web"].poll() is None and site["worker"].poll() is None
+
+
+def test_only_database_errors_become_503():
+    """Other exceptions still reach the 500 handler; JSON callers get JSON."""
+    from django.db import InterfaceError, OperationalError
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from config.db_errors import DatabaseUnavailableMiddleware
+
+    middleware = DatabaseUnavailableMiddleware(lambda request: HttpResponse())
+    request = RequestFactory().get("/quizzes/")
+    assert middleware.process_exception(request, ValueError("a bug")) is None
+    assert middleware.process_exception(request, KeyError("x")) is None
+    for error in (OperationalError("connection refused"), InterfaceError("connection closed")):
+        assert_clean_503(middleware.process_exception(request, error))
+    api = RequestFactory().get("/labs/runs/x/replay.json", HTTP_ACCEPT="application/json")
+    answer = middleware.process_exception(api, OperationalError("the database is starting up"))
+    assert answer.status_code == 503 and answer["Retry-After"] == "5"
+    assert json.loads(answer.content) == {"error": "database unavailable, try again"}
