@@ -1,12 +1,18 @@
 """Delivery latency of a run's SSE stream to many clients on one uvicorn process.
 
-    .venv/bin/python bench/lab_sse.py [--clients 500] [--events 30]
+    .venv/bin/python bench/lab_sse.py [--clients 500] [--events 30] [--rounds 1]
 
-Starts its own Redis, a fresh SQLite database and one uvicorn process, opens N streams of
-one run's events (`/labs/runs/<id>/events`), XADDs events carrying their send time and
-measures XADD → client latency (p50/p99) and uvicorn's memory per open connection. The
-baseline, measured in the same run: N bare redis-py asyncio clients doing XREAD BLOCK on the
-same stream.
+Starts its own Redis, a fresh SQLite database and one uvicorn process. Each round measures,
+one after the other, the same way:
+
+- baseline: N bare redis-py asyncio clients doing XREAD BLOCK on the run's stream;
+- SSE: N streams of the run's events (`/labs/runs/<id>/events`) through uvicorn.
+
+In both cases the N clients live in one separate client process (light raw asyncio sockets for
+SSE: the request is written by hand and the chunked body parsed in place), and this process
+publishes: XADDs of events carrying their send time, 100 ms apart. Latency is XADD → the client
+process has the event (p50/p99 over every delivery); memory per connection is uvicorn's RSS
+growth with N streams open, divided by N; server CPU is uvicorn's CPU time while publishing.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import asyncio
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,124 +37,200 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-def rss_kib(pid: int) -> int:
+def proc_status(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field + ":"):
             return int(line.split()[1])
     return 0
 
 
-async def publish(redis_url: str, key: str, events: int, ready: asyncio.Event) -> None:
-    import redis.asyncio as aioredis
-
-    await ready.wait()
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
-    for i in range(events):
-        data = json.dumps({"type": "bench", "t": i, "sent": time.time()})
-        await client.xadd(key, {"data": data})
-        await asyncio.sleep(0.1)
-    await client.xadd(key, {"data": json.dumps({"type": "end", "t": events, "sent": time.time()})})
-    await client.aclose()
+def rss_kib(pid: int) -> int:
+    return proc_status(pid, "VmRSS")
 
 
-async def run_sse(base, url, cookies, n, events, pid, redis_url, key):
-    import httpx
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+# ---------------------------------------------------------------- client process (--role)
+
+
+def _latency(payload: bytes, now: float, latencies: list[float]) -> bool:
+    """Record one event's latency; True when it is the end event."""
+    data = json.loads(payload)
+    if data.get("type") == "end":
+        return True
+    if "sent" in data:
+        latencies.append((now - data["sent"]) * 1000)
+    return False
+
+
+async def sse_clients(args) -> dict:
+    """N raw-socket SSE clients: one GET each, the chunked body parsed by hand."""
     latencies: list[float] = []
-    interrupted: list[str] = []
+    problems: list[str] = []
     connected = 0
-    ready = asyncio.Event()
-    limits = httpx.Limits(max_connections=n + 10, max_keepalive_connections=0)
+    all_connected = asyncio.Event()
+    request = (
+        f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
+        f"Cookie: sessionid={args.cookie}\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
 
-    async def one(http) -> None:
+    async def one() -> None:
         nonlocal connected
-        async with http.stream("GET", url) as response:
-            lines = response.aiter_lines()
-            async for line in lines:
-                if line == "":
-                    break
-                if line.startswith("data: ") and '"interrupted"' in line:
-                    interrupted.append(line[6:200])
-            connected += 1
-            if connected == n:
-                ready.set()
-            async for line in lines:
-                if line.startswith("data: "):
-                    data = json.loads(line[6:])
-                    if data["type"] == "end":
-                        return
-                    if "sent" not in data:  # an `interrupted` event: count it, stop
-                        interrupted.append(str(data.get("reason")))
-                        return
-                    latencies.append((time.time() - data["sent"]) * 1000)
-            short.append(time.time())
-            statuses.append(response.status_code)
+        reader, writer = await asyncio.open_connection(args.host, args.port)
+        try:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 200"):
+                problems.append(head.split(b"\r\n", 1)[0].decode())
+                return
+            raw, body, seen_first, finished = b"", b"", False, False
+            while True:
+                chunk = await reader.read(65536)
+                now = time.time()
+                if not chunk:
+                    problems.append("closed by the server before the end event")
+                    return
+                raw += chunk
+                while True:  # de-chunk (Transfer-Encoding: chunked)
+                    eol = raw.find(b"\r\n")
+                    if eol < 0:
+                        break
+                    size = int(raw[:eol].split(b";", 1)[0], 16)
+                    if len(raw) < eol + 2 + size + 2:
+                        break
+                    body += raw[eol + 2 : eol + 2 + size]
+                    raw = raw[eol + 2 + size + 2 :]
+                    if size == 0:
+                        finished = True
+                        break
+                *frames, body = body.split(b"\n\n")
+                for frame in frames:
+                    if not seen_first:  # the snapshot: this stream is open
+                        seen_first = True
+                        connected += 1
+                        if connected == args.clients:
+                            all_connected.set()
+                        continue
+                    for line in frame.split(b"\n"):
+                        if line.startswith(b"data: "):
+                            if b'"interrupted"' in line:
+                                problems.append(line[6:200].decode())
+                                return
+                            if _latency(line[6:], now, latencies):
+                                return
+                if finished:
+                    problems.append("stream ended before the end event")
+                    return
+        finally:
+            writer.close()
 
-    short: list[float] = []
-    statuses: list[int] = []
-    async with httpx.AsyncClient(
-        base_url=base, cookies=cookies, timeout=120, limits=limits
-    ) as http:
-        before = rss_kib(pid)
-        tasks = [asyncio.create_task(one(http)) for _ in range(n)]
-        await asyncio.wait_for(ready.wait(), 180)
-        per_conn = (rss_kib(pid) - before) / n
-        published = time.time()
-        await publish(redis_url, key, events, ready)
-        await asyncio.wait_for(asyncio.gather(*tasks), 120)
-    if interrupted:
-        print(f"{len(interrupted)} streams interrupted, e.g.: {interrupted[0]}")
-    if short:
-        print(
-            f"{len(short)} streams closed by the server before the end event, "
-            f"{min(short) - published:.1f}..{max(short) - published:.1f} s after publishing began,"
-            f" statuses {sorted(set(statuses))}"
-        )
-    return latencies, per_conn
+    tasks = [asyncio.create_task(one()) for _ in range(args.clients)]
+    done = asyncio.create_task(all_connected.wait())
+    await asyncio.wait([done, *tasks], return_when=asyncio.FIRST_COMPLETED, timeout=180)
+    print("READY" if all_connected.is_set() else f"FAILED {problems[:3]}", flush=True)
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 180)
+    return {"latencies": latencies, "problems": problems}
 
 
-async def run_baseline(redis_url: str, key: str, n: int, events: int) -> list[float]:
+async def xread_clients(args) -> dict:
+    """N bare redis-py asyncio clients, each in its own XREAD BLOCK loop."""
     import redis.asyncio as aioredis
 
     latencies: list[float] = []
     clients = [
-        aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=60)
-        for _ in range(n)
+        aioredis.Redis.from_url(args.redis_url, decode_responses=True, socket_timeout=60)
+        for _ in range(args.clients)
     ]
-    ready = asyncio.Event()
     waiting = 0
+    all_waiting = asyncio.Event()
 
     async def one(client) -> None:
         nonlocal waiting
-        last = (await client.xrevrange(key, count=1) or [("0-0", {})])[0][0]
+        last = (await client.xrevrange(args.key, count=1) or [("0-0", {})])[0][0]
         waiting += 1
-        if waiting == n:
-            ready.set()
+        if waiting == args.clients:
+            all_waiting.set()
         while True:
-            reply = await client.xread({key: last}, block=30_000, count=500)
+            reply = await client.xread({args.key: last}, block=30_000, count=500)
+            now = time.time()
             for _s, entries in reply or []:
                 for entry_id, fields in entries:
                     last = entry_id
-                    data = json.loads(fields["data"])
-                    if data["type"] == "end":
+                    if _latency(fields["data"], now, latencies):
                         return
-                    latencies.append((time.time() - data["sent"]) * 1000)
 
     tasks = [asyncio.create_task(one(c)) for c in clients]
-    await asyncio.wait_for(ready.wait(), 60)
-    await asyncio.sleep(0.5)
-    await publish(redis_url, key, events, ready)
-    await asyncio.wait_for(asyncio.gather(*tasks), 120)
+    await asyncio.wait_for(all_waiting.wait(), 120)
+    await asyncio.sleep(0.5)  # every client is inside its XREAD BLOCK
+    print("READY", flush=True)
+    await asyncio.wait_for(asyncio.gather(*tasks), 180)
     for client in clients:
         await client.aclose()
-    return latencies
+    return {"latencies": latencies, "problems": []}
+
+
+def client_main(args) -> None:
+    role = sse_clients if args.role == "sse" else xread_clients
+    result = asyncio.run(role(args))
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+# ---------------------------------------------------------------- orchestration
+
+
+def publish(redis_url: str, key: str, events: int) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for i in range(events):
+        client.xadd(key, {"data": json.dumps({"type": "bench", "t": i, "sent": time.time()})})
+        time.sleep(0.1)
+    client.xadd(key, {"data": json.dumps({"type": "end", "t": events, "sent": time.time()})})
+    client.close()
+
+
+def measure(role: str, common: list[str], redis_url: str, key: str, events: int, pid: int):
+    """Start the client process, wait until its N clients listen, publish, collect."""
+    before = rss_kib(pid)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--role", role, *common],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = child.stdout.readline().strip()
+        if line != "READY":
+            raise SystemExit(f"{role} clients did not connect: {line}")
+        time.sleep(0.5)
+        rss_growth = rss_kib(pid) - before
+        threads = proc_status(pid, "Threads")
+        cpu_before = cpu_s(pid)
+        publish(redis_url, key, events)
+        out = child.stdout.read()
+        child.wait(60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    cpu_used = cpu_s(pid) - cpu_before
+    result = json.loads(out.split("RESULT ", 1)[1])
+    return result["latencies"], result["problems"], rss_growth, cpu_used, threads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--events", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--role", choices=["sse", "xread"], help=argparse.SUPPRESS)
+    for hidden in ("--host", "--port", "--path", "--cookie", "--redis-url", "--key"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.role:
+        client_main(args)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="lab-sse-bench-"))
     from config import processes
@@ -177,40 +260,55 @@ def main() -> None:
     LabRun.objects.filter(pk=run.pk).update(status=LabRun.Status.PAUSED)
     client = Client()
     client.force_login(user)
-    cookies = {"sessionid": client.cookies["sessionid"].value}
+    cookie = client.cookies["sessionid"].value
     port = processes.free_port()
     server = processes.start_uvicorn({**os.environ, **env}, port, log_path=tmp / "uvicorn.log")
-    base = f"http://127.0.0.1:{port}"
     key = driver.events_key(run.pk)
+    path = f"/labs/runs/{run.pk}/events"
+    common = ["--clients", str(args.clients), "--host", "127.0.0.1", "--port", str(port)]
+    common += ["--path", path, "--cookie", cookie, "--redis-url", redis_url, "--key", key]
+    rows = []
     try:
-        processes.wait_for_http(base + "/healthz", server)
-        baseline = asyncio.run(run_baseline(redis_url, key, args.clients, args.events))
-        sse, per_conn = asyncio.run(
-            run_sse(
-                base,
-                f"/labs/runs/{run.pk}/events",
-                cookies,
-                args.clients,
-                args.events,
-                server.pid,
-                redis_url,
-                key,
+        processes.wait_for_http(f"http://127.0.0.1:{port}/healthz", server)
+        import httpx
+
+        with httpx.stream(  # warm-up: imports and pools, so the RSS growth is per stream
+            "GET", f"http://127.0.0.1:{port}{path}", cookies={"sessionid": cookie}, timeout=10
+        ) as response:
+            next(response.iter_lines())
+        time.sleep(0.5)
+        for number in range(1, args.rounds + 1):
+            base, base_problems, _, base_cpu, _ = measure(
+                "xread", common, redis_url, key, args.events, server.pid
             )
-        )
+            sse, problems, growth, sse_cpu, threads = measure(
+                "sse", common, redis_url, key, args.events, server.pid
+            )
+            rows.append((number, base, sse, growth, sse_cpu, threads, problems))
     finally:
         processes.stop(server)
         processes.stop(redis_process)
-    b50, b99 = statistics.median(baseline), pct(baseline, 99)
-    s50, s99 = statistics.median(sse), pct(sse, 99)
-    print(f"{args.clients} clients × {args.events} events, one uvicorn process")
-    print(f"{'':24} {'p50 ms':>8} {'p99 ms':>8}")
-    print(f"{'bare redis-py XREAD':24} {b50:>8.1f} {b99:>8.1f}")
-    print(f"{'SSE via uvicorn':24} {s50:>8.1f} {s99:>8.1f}")
-    print(f"p99 ratio SSE / baseline: {s99 / max(b99, 0.001):.2f} (target ≤ 2)")
-    print(f"uvicorn memory per open stream: {per_conn:.0f} KiB")
+
+    expected = args.clients * args.events
+    print(f"{args.clients} clients × {args.events} events, one uvicorn process, clients in a")
+    print("separate process (raw sockets for SSE, redis-py asyncio for XREAD)")
     print(
-        f"deliveries: SSE {len(sse)}, baseline {len(baseline)} (expected {args.clients * args.events})"
+        f"{'round':>5} {'XREAD p50':>9} {'p99':>7} {'SSE p50':>8} {'p99':>7} {'p99 ratio':>9}",
+        end="",
     )
+    print(f" {'KiB/stream':>10} {'uvicorn CPU':>11} {'deliveries SSE/XREAD':>21}")
+    for number, base, sse, growth, sse_cpu, threads, problems in rows:
+        b50, b99 = statistics.median(base), pct(base, 99)
+        s50, s99 = statistics.median(sse), pct(sse, 99)
+        print(
+            f"{number:>5} {b50:>9.1f} {b99:>7.1f} {s50:>8.1f} {s99:>7.1f} {s99 / max(b99, 0.001):>9.2f}"
+            f" {growth / args.clients:>10.0f} {sse_cpu:>10.2f}s"
+            f" {len(sse):>9}/{len(base)} of {expected}"
+        )
+        print(f"      uvicorn threads with the streams open: {threads}")
+        if problems:
+            print(f"      {len(problems)} SSE streams had problems, e.g. {problems[0]}")
+    print("latencies in ms (XADD → client process); p99 ratio = SSE p99 / XREAD p99 (aim ≤ 2)")
 
 
 if __name__ == "__main__":

@@ -28,17 +28,17 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from config.redis import new_async_redis
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-HEARTBEAT_MS = 15_000
+HEARTBEAT_MS = 15_000  # an idle stream gets a heartbeat comment this often
+WAKE_MS = 3_000  # XREAD BLOCK of a reader: how late it may notice its last subscriber left
 READ_COUNT = 200  # entries per XREAD / XRANGE page
 MAX_PENDING = 256  # live batches a subscriber may hold before it must catch up by itself
 TOUCH_EVERY_S = 30.0  # how often a reader refreshes its keep-alive key while it has subscribers
@@ -175,39 +175,67 @@ class Reader:
     def __init__(self, hub: Hub, key: str, position: str) -> None:
         self.hub, self.key, self.position = hub, key, position
         self.subscribers: set[Subscription] = set()
+        self.client_id: int | None = None
         self.touch: dict[str, int] = {}  # keep-alive keys to SET ... EX ttl while streaming
         self._touched = 0.0
         self.task = asyncio.get_running_loop().create_task(self.run(), name=f"sse-reader {key}")
 
     async def run(self) -> None:
-        client = new_async_redis()
+        client = aioredis.Redis.from_url(
+            settings.REDIS_URL,
+            decode_responses=True,
+            socket_timeout=60,
+            socket_connect_timeout=2,
+            single_connection_client=True,
+        )
+        heartbeat_due = time.monotonic() + self.hub.heartbeat_ms / 1000
         try:
+            # Never cancelled (a cancel landing as redis-py starts a command can be swallowed
+            # and hang the task: redis/redis-py#2028): when its last subscriber leaves, the hub
+            # sends CLIENT UNBLOCK to this connection, XREAD returns empty and the loop ends.
+            # It also wakes every `wake_ms` on its own.
             while self.subscribers:
                 self._maybe_touch()
                 try:
+                    if self.client_id is None:
+                        self.client_id = await client.client_id()
                     reply = await client.xread(
-                        {self.key: self.position}, block=self.hub.block_ms, count=READ_COUNT
+                        {self.key: self.position}, block=self.hub.wake_ms, count=READ_COUNT
                     )
-                except asyncio.CancelledError:
-                    raise
                 except Exception as exc:  # Redis gone: every subscriber ends with `interrupted`
                     self.interrupt(f"event stream lost: {exc}")
                     return
-                if not reply:
-                    self.broadcast(HEARTBEAT)
-                    continue
-                batch = [Entry(entry_id, fields) for entry_id, fields in reply[0][1]]
-                if batch:
+                if reply and reply[0][1]:
+                    batch = [Entry(entry_id, fields) for entry_id, fields in reply[0][1]]
                     self.position = batch[-1].id
                     self.broadcast(batch)
+                elif time.monotonic() >= heartbeat_due:
+                    self.broadcast(HEARTBEAT)
+                else:
+                    continue
+                heartbeat_due = time.monotonic() + self.hub.heartbeat_ms / 1000
         finally:
-            self.hub._forget(self)  # a pending keep-alive SET finishes on its own (never cut off)
+            self.hub._forget(self)  # synchronous with the emptiness check: no join can slip in
             await client.aclose()
+
+    async def stop_when_idle(self) -> None:
+        """Unblock this reader's XREAD once it has no subscribers, so it closes at once."""
+        for _attempt in range(40):
+            if self.task.done() or self.subscribers:
+                return
+            if self.client_id is not None:
+                try:
+                    if await self.hub.client().client_unblock(self.client_id):
+                        return
+                except Exception:  # Redis gone: the reader notices by itself
+                    return
+            await asyncio.sleep(0.025)  # not blocked yet (connecting, or between reads)
 
     def broadcast(self, item: Any) -> None:
         lagging = [sub for sub in self.subscribers if not sub.push(item)]
         for sub in lagging:
             self.subscribers.discard(sub)
+        self.hub.stats["dropped"] += len(lagging)
 
     def interrupt(self, reason: str) -> None:
         item = Interrupted(reason)
@@ -238,8 +266,11 @@ class Hub:
 
     def __init__(self) -> None:
         self.readers: dict[str, Reader] = {}
-        self.block_ms = HEARTBEAT_MS
+        self.heartbeat_ms = HEARTBEAT_MS
+        self.wake_ms = WAKE_MS
         self.pending: set[asyncio.Task] = set()
+        # readers started, subscribers dropped for lagging, catch-up XRANGE pages read
+        self.stats = {"readers": 0, "dropped": 0, "catch_up_pages": 0}
         self._clients: dict[str, aioredis.Redis] = {}
 
     def client(self) -> aioredis.Redis:
@@ -262,6 +293,7 @@ class Hub:
         reader = self.readers.get(key)
         if reader is None:
             reader = self.readers[key] = Reader(self, key, last_id)
+            self.stats["readers"] += 1
         reader.subscribers.add(sub)
         if touch is not None and touch[0] not in reader.touch:
             reader.touch[touch[0]] = touch[1]
@@ -270,13 +302,33 @@ class Hub:
         return reader.position
 
     def leave(self, key: str, sub: Subscription) -> None:
+        """Unregister `sub`; the last one out wakes the reader, which then closes."""
         reader = self.readers.get(key)
         if reader is None:
             return
         reader.subscribers.discard(sub)
         if not reader.subscribers:
-            del self.readers[key]  # a new subscriber from now on starts a fresh reader
-            reader.task.cancel()
+            task = asyncio.get_running_loop().create_task(reader.stop_when_idle())
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+
+    async def short(self, coro: Awaitable[T]) -> T:
+        """Await a short Redis command in a task of its own that a disconnect cannot cancel.
+
+        A cancel landing just as redis-py starts a command can be swallowed and leave the task
+        hanging on its socket with a pool connection (redis/redis-py#2028, #2551); shielded, the
+        command just finishes and gives its connection back.
+        """
+        task = asyncio.ensure_future(coro)
+        self.pending.add(task)
+        task.add_done_callback(self.pending.discard)
+        return await asyncio.shield(task)
+
+    async def aclose(self) -> None:
+        """Close the pooled clients (for a loop that ends; uvicorn's lives as long as the process)."""
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
 
     def _forget(self, reader: Reader) -> None:
         if self.readers.get(reader.key) is reader:
@@ -329,7 +381,10 @@ async def subscribe(
         while True:
             while last < id_key(position):  # older than the live feed: read the gap ourselves
                 try:
-                    page = await hub.client().xrange(key, min=next_id(last_id), count=READ_COUNT)
+                    page = await hub.short(
+                        hub.client().xrange(key, min=next_id(last_id), count=READ_COUNT)
+                    )
+                    hub.stats["catch_up_pages"] += 1
                 except Exception as exc:
                     yield interrupted_frame(f"event stream lost: {exc}")
                     return
@@ -380,5 +435,5 @@ async def _tail_id(hub: Hub, key: str) -> str:
     reader = hub.readers.get(key)
     if reader is not None:
         return reader.position
-    tail = await hub.client().xrevrange(key, count=1)
+    tail = await hub.short(hub.client().xrevrange(key, count=1))
     return tail[0][0] if tail else "0-0"

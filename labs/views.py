@@ -218,13 +218,19 @@ def replay_json(request: HttpRequest, run_id) -> JsonResponse:
 async def _stream_start(run: LabRun, request: HttpRequest) -> tuple[str, str | None, str | None]:
     """(where to resume, the snapshot frame, a terminal frame if the run has already ended).
 
-    Uses the SSE hub's pooled asyncio client: the shared sync pool runs out when hundreds of
-    streams connect at once, since each ASGI request has its own thread.
+    Uses the SSE hub's pooled asyncio client (the shared sync pool runs out when hundreds of
+    streams connect at once, since each ASGI request has its own thread), shielded from a
+    disconnect's cancellation (`Hub.short`).
     """
-    async with get_hub().client().pipeline(transaction=True) as pipe:
-        pipe.get(driver.state_key(run.pk))
-        pipe.xrevrange(driver.events_key(run.pk), count=1)
-        raw, tail = await pipe.execute()
+    hub = get_hub()
+
+    async def read() -> list[Any]:
+        async with hub.client().pipeline(transaction=True) as pipe:
+            pipe.get(driver.state_key(run.pk))
+            pipe.xrevrange(driver.events_key(run.pk), count=1)
+            return await pipe.execute()
+
+    raw, tail = await hub.short(read())
     checkpoint = json.loads(raw) if raw else None
     tail_id = tail[0][0] if tail else "0-0"
     explicit = resume_id(request, default="")
