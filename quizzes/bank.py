@@ -17,6 +17,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from quizzes.grading import short_answer_matches
+
 TOPICS = frozenset(f"T{i:02d}" for i in range(1, 37))
 DIFFICULTIES = ("easy", "medium", "hard")
 TYPES = ("single", "multiple", "truefalse", "ordering", "matching", "numeric", "short")
@@ -291,20 +293,28 @@ def _check_numeric_answer(out: list[str], ans: dict, p: str) -> None:
 
 
 def _check_short_answer(out: list[str], ans: dict, p: str) -> None:
-    _unknown(out, ans, ("text", "regex", "fraction", "feedback"), f"{p}.")
+    _unknown(out, ans, ("text", "regex", "example", "fraction", "feedback"), f"{p}.")
     if ("text" in ans) == ("regex" in ans):
         out.append(f"{p}: needs exactly one of text or regex")
     elif "text" in ans:
         _text(out, ans, "text", f"{p}.text")
+        if "example" in ans:
+            out.append(f"{p}.example: only for a regex answer (a text answer shows itself)")
     else:
         rx = ans["regex"]
         if not isinstance(rx, str) or not rx:
             out.append(f"{p}.regex: must be a non-empty string")
-        else:
-            try:
-                re.compile(rx)
-            except re.error as e:
-                out.append(f"{p}.regex: does not compile: {e}")
+            return
+        try:
+            re.compile(rx)
+        except re.error as e:
+            out.append(f"{p}.regex: does not compile: {e}")
+            return
+        if "example" in ans:
+            _text(out, ans, "example", f"{p}.example")
+            ex = ans["example"]
+            if isinstance(ex, str) and ex.strip() and not short_answer_matches(ans, ex):
+                out.append(f"{p}.example: {ex!r} does not match its own regex {rx!r}")
 
 
 def _check_numeric(out: list[str], data: dict) -> None:
@@ -313,6 +323,25 @@ def _check_numeric(out: list[str], data: dict) -> None:
 
 def _check_short(out: list[str], data: dict) -> None:
     _answers(out, data, _check_short_answer)
+    # An example is what the review page shows as the right answer: it must earn full marks,
+    # i.e. no earlier answer with less credit may catch it first (first match wins).
+    answers = data.get("answers")
+    if not isinstance(answers, list) or not all(isinstance(a, dict) for a in answers):
+        return
+    for i, ans in enumerate(answers):
+        ex = ans.get("example")
+        if not isinstance(ex, str) or not ex.strip() or "regex" not in ans:
+            continue
+        try:
+            first = next(j for j, a in enumerate(answers) if short_answer_matches(a, ex))
+        except (StopIteration, re.error, KeyError, TypeError):
+            continue  # no match is reported above; a broken answer is reported by itself
+        fr = answers[first].get("fraction", 100)
+        if first < i and _is_num(fr) and fr < 100 - WEIGHT_TOLERANCE:
+            out.append(
+                f"answers[{i}].example: {ex!r} is caught first by answers[{first}], "
+                f"which gives only {fr:g}%"
+            )
 
 
 _TYPE_CHECKS = {

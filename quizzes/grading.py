@@ -392,7 +392,9 @@ def grade(question: dict, response: Any) -> Grade:
 def correct_response(q: dict) -> Any:
     """A response that scores 1, for the review page and for tests.
 
-    None for a short question whose only full-credit answers are regexes.
+    short: the first full-credit ``text`` answer (wildcards removed), else the ``example`` of
+    the first full-credit ``regex`` answer; None when every full-credit answer is a regex
+    without an example (see `accepted_pattern` for what to show then).
     """
     t = q["type"]
     if t == "single":
@@ -414,8 +416,26 @@ def correct_response(q: dict) -> Any:
             if "text" in a:
                 # Remove wildcards (they match the empty string) and unescape literal stars.
                 return re.sub(r"\\\*|\*", lambda m: "*" if m.group() == "\\*" else "", a["text"])
+        for a in full:
+            if isinstance(a.get("example"), str) and a["example"].strip():
+                return a["example"]
         return None
     raise KeyError(t)
+
+
+def accepted_pattern(q: dict) -> dict | None:
+    """The first full-credit regex of a short question in a readable form, for review pages
+    when `correct_response` has nothing to show (every full-credit answer is a regex without an
+    ``example``): ``{"pattern": ..., "whole": bool}`` where ``whole`` says the regex was
+    anchored with ``^`` and ``$`` (dropped from ``pattern``). None for any other question."""
+    if q.get("type") != "short":
+        return None
+    for a in q.get("answers", []):
+        if float(a.get("fraction", 100)) >= 100 - _EPS and isinstance(a.get("regex"), str):
+            rx = a["regex"]
+            whole = len(rx) > 1 and rx[0] == "^" and rx[-1] == "$" and not rx.endswith("\\$")
+            return {"pattern": rx[1:-1] if whole else rx, "whole": whole}
+    return None
 
 
 def response_text(q: dict, response: Any) -> str | list[str] | None:

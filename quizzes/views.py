@@ -23,6 +23,7 @@ from quizzes.bank import with_defaults
 from quizzes.grading import (
     Grade,
     InvalidResponse,
+    accepted_pattern,
     correct_response,
     from_display,
     grade,
@@ -120,6 +121,8 @@ def _reveal(q: dict, resp: Response) -> dict:
     return {
         "your_answer": _answer_text(q, resp.response),
         "right_answer": response_text(q, right) if right is not None else None,
+        # Only when there is no answer to show (a regex without an example): the pattern.
+        "right_pattern": accepted_pattern(q) if right is None else None,
         "explanation": q.get("explanation", ""),
         "lesson_url": source.lesson_url(q),
     }
