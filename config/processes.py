@@ -186,16 +186,22 @@ def wait_for_http(url: str, process: subprocess.Popen | None = None, timeout: fl
 
 
 def stop(process: subprocess.Popen | None, timeout: float = 10) -> None:
-    """SIGTERM the process group, then SIGKILL what is left: no orphans."""
-    if process is None or process.poll() is not None:
+    """SIGTERM the process group, then SIGKILL what is left: no orphans.
+
+    The group is signalled even when its leader is already dead (killed by a test, crashed):
+    a Celery worker's beat or pool children would otherwise live on.
+    """
+    if process is None:
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:
+        process.poll()  # reap the leader if it is a zombie
         return
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+    # whatever of the group ignored SIGTERM (or outlived its leader) goes now
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(5)

@@ -6,8 +6,10 @@ the slice itself, so two worker processes saturated near 60-80 runs. Instead:
 - `lab:due:<queue>` (sorted set) holds one member `<run id>:<seq>` per live run, scored by the
   wall time its next slice is due. The seq is the checkpoint seq the slice expects, so a
   member that is claimed twice (watchdog re-kick after a crash) is a no-op the second time.
-- A fixed number of *lanes* per queue (`LAB_PUMP_LANES`, default 2: one per worker process)
-  each run a chain of `labs.pump` tasks. A pump claims due members atomically (Lua: range +
+- *Lanes*: `LAB_PUMP_LANES` (default 2) per queue live while any run is due, each a chain of
+  `labs.pump` tasks; a pump whose slices started more than 250 ms late starts one more lane
+  (up to `LAB_PUMP_MAX_LANES`, default 16) so added workers get used, and an extra lane that
+  finds every slice on time lets go. A pump claims due members atomically (Lua: range +
   remove), advances each run by one slice (`driver.advance_slice`), puts the run's next slice
   back in the set, and keeps going for about a second; then it hands over to the next task of
   its lane (countdown = until the next slice is due) so other tasks get the process in between.
@@ -43,6 +45,8 @@ BUDGET_S = 1.0  # a pump keeps its process about this long, then hands over
 IDLE_HANDOVER_S = 0.05  # nothing due within this long: free the process until it is
 LANE_TTL_S = 5.0  # a lane key outlives its pump by this long (then the watchdog restarts it)
 CLAIM_BATCH = 16
+GROW_AFTER_LATE_S = 0.25  # a pump whose slices started this late starts one more lane
+SHRINK_BELOW_LATE_S = 0.05  # an extra lane whose slices all started sooner than this ends
 
 # Atomically take up to ARGV[2] members due at or before ARGV[1]: {member, due, member, ...}.
 _CLAIM = """
@@ -67,7 +71,13 @@ return 0
 
 
 def lanes() -> int:
+    """Lanes kept alive per queue while any run is due."""
     return max(1, int(getattr(settings, "LAB_PUMP_LANES", 2)))
+
+
+def max_lanes() -> int:
+    """Lanes a queue may grow to while slices start late (more worker processes to use)."""
+    return max(lanes(), int(getattr(settings, "LAB_PUMP_MAX_LANES", 16)))
 
 
 def due_key(queue: str | None) -> str:
@@ -104,13 +114,24 @@ def schedule(
 def ensure_lanes(queue: str | None, client: redis.Redis | None = None) -> int:
     """Start a pump for every lane of `queue` that has none. Returns how many were started."""
     client = client or get_redis()
-    started = 0
-    for lane in range(lanes()):
-        token = uuid.uuid4().hex
-        if client.set(lane_key(queue, lane), token, nx=True, px=int(LANE_TTL_S * 1000)):
-            _send(queue, lane, token, 0.0)
-            started += 1
-    return started
+    return sum(_start_lane(client, queue, lane) for lane in range(lanes()))
+
+
+def _start_lane(client: redis.Redis, queue: str | None, lane: int) -> bool:
+    token = uuid.uuid4().hex
+    if client.set(lane_key(queue, lane), token, nx=True, px=int(LANE_TTL_S * 1000)):
+        _send(queue, lane, token, 0.0)
+        return True
+    return False
+
+
+def add_lane(queue: str | None, client: redis.Redis | None = None) -> int | None:
+    """Start one extra lane (beyond `lanes()`, up to `max_lanes()`); its number, or None."""
+    client = client or get_redis()
+    for lane in range(lanes(), max_lanes()):
+        if _start_lane(client, queue, lane):
+            return lane
+    return None
 
 
 def _send(queue: str | None, lane: int, token: str, countdown: float) -> None:
@@ -161,6 +182,13 @@ def run_lane(queue: str | None, lane: int, token: str) -> dict[str, int]:
         time.sleep(max(0.0, wait))
     # /metrics reports the worst lane: how late slices start when the workers fall behind
     client.hset(TICK_LAG_KEY, key, round(lateness * 1000))
+    if lateness > GROW_AFTER_LATE_S:
+        add_lane(queue, client)  # more lanes than processes just wait their turn in the queue
+    elif lane >= lanes() and lateness < SHRINK_BELOW_LATE_S and (next_due or 0.0) > time.time():
+        # an extra lane that found every slice on time is not needed any more
+        client.register_script(_RELEASE)(keys=[key], args=[token])
+        client.hdel(TICK_LAG_KEY, key)
+        return dict(outcomes)
     countdown = max(0.0, (next_due or 0.0) - time.time())
     if hold(keys=[key], args=[token, int((countdown + LANE_TTL_S) * 1000)]):
         _send(queue, lane, token, countdown)

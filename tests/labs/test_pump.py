@@ -96,3 +96,24 @@ def test_the_watchdog_restarts_a_lane_whose_worker_died(make_user, redis_client,
     tasks.watchdog()
     assert len(pump_messages(redis_client, queue)) == before + 1
     assert redis_client.get(pump.lane_key(queue, 1))
+
+
+def test_late_slices_start_an_extra_lane_which_ends_once_on_time(make_user, redis_client, queue):
+    runs = start_runs(make_user, 3, queue)
+    late = time.time() - 1.0  # the workers fell a second behind
+    redis_client.zadd(pump.due_key(queue), {f"{run.pk}:0": late for run in runs}, xx=True)
+    extra = pump.lanes()
+    assert redis_client.get(pump.lane_key(queue, extra)) is None
+
+    pump.run_lane(queue, 0, redis_client.get(pump.lane_key(queue, 0)))
+
+    token = redis_client.get(pump.lane_key(queue, extra))
+    assert token, "a lane whose slices started a second late adds a lane"
+    assert int(redis_client.hget(TICK_LAG_KEY, pump.lane_key(queue, 0))) >= 1000
+    sent = [m["headers"]["argsrepr"] for m in pump_messages(redis_client, queue)]
+    assert repr((queue, extra, token)) in sent
+
+    # every run's next slice is now a second away: the extra lane finds nothing late and ends
+    assert pump.run_lane(queue, extra, token) == {}
+    assert redis_client.get(pump.lane_key(queue, extra)) is None
+    assert sent == [m["headers"]["argsrepr"] for m in pump_messages(redis_client, queue)]
