@@ -132,12 +132,20 @@ SITE_CONTENT_DIR = Path(os.environ.get("SITE_CONTENT_DIR", BASE_DIR / "site"))
 # Redis: REDIS_URL when set; `make run` starts an embedded server and sets it.
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+
+
 # Lab slices are advanced by this many pump lanes per queue (labs/pump.py): one per worker
 # process that should serve labs.
-_lanes = os.environ.get("LAB_PUMP_LANES", "2")
-if not _lanes.isdigit() or int(_lanes) < 1:
-    raise ImproperlyConfigured(f"LAB_PUMP_LANES must be a whole number, 1 or more (not {_lanes!r})")
-LAB_PUMP_LANES = int(_lanes)
+# More lanes are started while slices run late, up to LAB_PUMP_MAX_LANES.
+def _lanes(name: str, default: str) -> int:
+    raw = os.environ.get(name, default)
+    if not raw.isdigit() or int(raw) < 1:
+        raise ImproperlyConfigured(f"{name} must be a whole number, 1 or more (not {raw!r})")
+    return int(raw)
+
+
+LAB_PUMP_LANES = _lanes("LAB_PUMP_LANES", "2")
+LAB_PUMP_MAX_LANES = _lanes("LAB_PUMP_MAX_LANES", "16")
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True  # a killed worker's tick is redelivered, not lost
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
