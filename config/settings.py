@@ -132,11 +132,19 @@ SITE_CONTENT_DIR = Path(os.environ.get("SITE_CONTENT_DIR", BASE_DIR / "site"))
 # Redis: REDIS_URL when set; `make run` starts an embedded server and sets it.
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_TASK_ACKS_LATE = True  # a killed worker's tick is redelivered, not lost
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 30}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = 3600
 
 
 # Lab slices are advanced by this many pump lanes per queue (labs/pump.py): one per worker
-# process that should serve labs.
-# More lanes are started while slices run late, up to LAB_PUMP_MAX_LANES.
+# process that should serve labs. More lanes are started while slices run late, up to
+# LAB_PUMP_MAX_LANES.
 def _lanes(name: str, default: str) -> int:
     raw = os.environ.get(name, default)
     if not raw.isdigit() or int(raw) < 1:
@@ -146,14 +154,6 @@ def _lanes(name: str, default: str) -> int:
 
 LAB_PUMP_LANES = _lanes("LAB_PUMP_LANES", "2")
 LAB_PUMP_MAX_LANES = _lanes("LAB_PUMP_MAX_LANES", "16")
-CELERY_RESULT_BACKEND = REDIS_URL
-CELERY_TASK_ACKS_LATE = True  # a killed worker's tick is redelivered, not lost
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 30}
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_SERIALIZER = "json"
-CELERY_RESULT_EXPIRES = 3600
 
 if DEBUG:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
