@@ -114,6 +114,13 @@ class LessonProgress(models.Model):
         return f"{self.user_id} on {self.lesson_id}"
 
 
+def _touch_update_fields(kwargs: dict) -> None:
+    """save(update_fields=[...]) writes only those fields: add ``updated_at`` (auto_now)."""
+    fields = kwargs.get("update_fields")
+    if fields is not None:
+        kwargs["update_fields"] = {*fields, "updated_at"}
+
+
 class BankQuestion(models.Model):
     qid = models.CharField(max_length=200, unique=True)
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="questions")
@@ -127,9 +134,16 @@ class BankQuestion(models.Model):
     source_path = models.CharField(max_length=500, blank=True)
     source_line = models.PositiveIntegerField(default=0)
     published = models.BooleanField(default=True)
+    # Bumped by every save(), also save(update_fields=...) (load_site): quizzes.source's cache
+    # signature includes the highest value, so a question edited in place shows at once.
+    updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return self.qid
+
+    def save(self, *args, **kwargs):
+        _touch_update_fields(kwargs)
+        super().save(*args, **kwargs)
 
 
 class QuizSpec(models.Model):
@@ -140,9 +154,14 @@ class QuizSpec(models.Model):
     source_path = models.CharField(max_length=500, blank=True)
     source_line = models.PositiveIntegerField(default=0)
     published = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)  # see BankQuestion.updated_at
 
     def __str__(self) -> str:
         return self.slug
+
+    def save(self, *args, **kwargs):
+        _touch_update_fields(kwargs)
+        super().save(*args, **kwargs)
 
 
 class LabScenario(models.Model):

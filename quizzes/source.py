@@ -107,8 +107,24 @@ def _disk(root: Path) -> dict:
 # --- database (lessons app) --------------------------------------------------------------------
 
 
-DB_CACHE_SECONDS = 5.0  # rows changed in place by load_site show within this long
+# The signature below catches every change made through the ORM (load_site, the admin, a
+# shell save()); this bounds how long a change it cannot see (a raw SQL UPDATE, or
+# QuerySet.update() of the data column) stays unseen.
+DB_CACHE_SECONDS = 5.0
 _db_cache: dict[str, Any] = {}
+
+
+def _signature(model) -> dict:
+    """One aggregate query: how many published rows, the highest id, the latest edit.
+
+    A row added or unpublished changes the count or the highest id; a row edited in place
+    (``save()``, also with ``update_fields``) moves ``updated_at`` (auto_now).
+    """
+    from django.db.models import Count, Max
+
+    return model.objects.filter(published=True).aggregate(
+        n=Count("pk"), m=Max("pk"), u=Max("updated_at")
+    )
 
 
 def _models():
@@ -117,16 +133,14 @@ def _models():
         from lessons.models import BankQuestion, QuizSpec
     except ImportError:
         return None
-    from django.db.models import Count, Max
-
     try:
-        q = BankQuestion.objects.filter(published=True).aggregate(n=Count("pk"), m=Max("pk"))
+        q = _signature(BankQuestion)
         if not q["n"]:
             return None
-        z = QuizSpec.objects.filter(published=True).aggregate(n=Count("pk"), m=Max("pk"))
+        z = _signature(QuizSpec)
     except Exception:  # table not migrated yet
         return None
-    return BankQuestion, QuizSpec, (q["n"], q["m"], z["n"], z["m"])
+    return BankQuestion, QuizSpec, (q["n"], q["m"], q["u"], z["n"], z["m"], z["u"])
 
 
 def _db_question(row: Any) -> dict:
