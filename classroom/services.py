@@ -56,6 +56,8 @@ def cohort_for(user, pk: int) -> Cohort:
 
 
 def learner_in(cohort: Cohort, user_id: int):
+    if not 0 < user_id < 2**63:  # a URL's <int:…> may overflow the database's integer
+        raise Http404("No such learner in this cohort")
     membership = (
         Membership.objects.filter(cohort=cohort, user_id=user_id).select_related("user").first()
     )
@@ -66,6 +68,29 @@ def learner_in(cohort: Cohort, user_id: int):
 
 def member_ids(cohort: Cohort) -> QuerySet:
     return Membership.objects.filter(cohort=cohort).values("user_id")
+
+
+def membership_of(user, pk: int) -> Membership:
+    """`user`'s own membership of cohort `pk`; 404 when they are not in it."""
+    # Look the cohort up by its own pk first: Django answers "no rows" for an out-of-range
+    # integer there, where a cohort_id=<2**64> filter would overflow SQLite's integer.
+    cohort = Cohort.objects.select_related("course").filter(pk=pk).first()
+    membership = (
+        cohort.memberships.filter(user_id=getattr(user, "pk", None)).first() if cohort else None
+    )
+    if membership is None:
+        raise Http404("You are not in this cohort")
+    return membership
+
+
+def remove_member(cohort: Cohort, user_id: int) -> bool:
+    """Delete the membership only: the learner's progress, attempts and lab runs stay theirs.
+
+    From then on the cohort's instructors no longer teach them (`teaches` is false unless
+    another of their cohorts holds the learner). True when a membership was deleted.
+    """
+    deleted, _ = Membership.objects.filter(cohort=cohort, user_id=user_id).delete()
+    return bool(deleted)
 
 
 # --- creating, joining, enrolling -------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Classroom pages: cohorts, the dashboard, drill-down, reports, exports and the live feed.
 
-Every view is INSTRUCTOR-only except joining (any signed-in learner). Object checks go through
+Every view is INSTRUCTOR-only except joining and leaving (any signed-in learner). Object checks go through
 services.cohort_for / learner_in, which answer 404 for cohorts the instructor does not teach.
 """
 
@@ -107,6 +107,52 @@ def manage(request: HttpRequest, pk: int) -> HttpResponse:
             "members": members,
             "join_url": request.build_absolute_uri(cohort.join_path),
         },
+        status=status,
+    )
+
+
+@permission(INSTRUCTOR)
+@require_http_methods(["GET", "POST"])
+def remove_member(request: HttpRequest, pk: int, user_id: int) -> HttpResponse:
+    """GET: confirm; POST with confirm=remove: delete the membership (nothing else)."""
+    cohort = services.cohort_for(request.user, pk)
+    person = services.learner_in(cohort, user_id)
+    name = person.get_full_name() or person.username
+    if request.method == "POST" and request.POST.get("confirm") == "remove":
+        services.remove_member(cohort, person.pk)
+        messages.success(
+            request,
+            f"{name} was removed from {cohort.name}. Their progress and attempts are kept; "
+            "this cohort's instructors no longer see them.",
+        )
+        return redirect("classroom:manage", cohort.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "classroom/remove_member.html",
+        {"cohort": cohort, "person": person, "name": name, "unconfirmed": status == 400},
+        status=status,
+    )
+
+
+@permission(LEARNER)
+@require_http_methods(["GET", "POST"])
+def leave(request: HttpRequest, pk: int) -> HttpResponse:
+    """A learner leaves a cohort they are in. GET: confirm; POST with confirm=leave: leave."""
+    membership = services.membership_of(request.user, pk)
+    cohort = membership.cohort
+    if request.method == "POST" and request.POST.get("confirm") == "leave":
+        services.remove_member(cohort, request.user.pk)
+        messages.success(
+            request,
+            f"You left {cohort.name}. Your progress is kept; its instructors no longer see it.",
+        )
+        return redirect(cohort.course.get_absolute_url())
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "classroom/leave.html",
+        {"cohort": cohort, "unconfirmed": status == 400},
         status=status,
     )
 

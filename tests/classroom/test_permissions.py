@@ -32,6 +32,7 @@ def cohort_urls(cohort, world):
         "dashboard": reverse("classroom:dashboard", args=[pk]),
         "manage": reverse("classroom:manage", args=[pk]),
         "learner": reverse("classroom:learner", args=[pk, uid]),
+        "remove_member": reverse("classroom:remove_member", args=[pk, uid]),
         "quiz_report": reverse("classroom:quiz_report", args=[pk, "quiz-0"]),
         "lab_report": reverse("classroom:lab_report", args=[pk]),
         "live": reverse("classroom:live", args=[pk]),
@@ -58,7 +59,7 @@ def test_every_classroom_url_is_covered(cohort, world):
     from classroom.urls import urlpatterns
 
     names = {p.name for p in urlpatterns}
-    covered = {"list", "join", SSE, "export_status", "export_download", "export"}
+    covered = {"list", "join", "leave", SSE, "export_status", "export_download", "export"}
     covered |= {n for n in cohort_urls(cohort, world) if not n.startswith("export")}
     assert names <= covered
 

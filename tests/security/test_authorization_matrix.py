@@ -26,7 +26,9 @@ ROUTES = all_routes()
 ROLES = ("anonymous", "other", "teacher", "teacher2", "staff", "owner")  # owner last: it mutates
 PRIVILEGE = {"anonymous": 0, "owner": 1, "other": 1, "teacher": 2, "teacher2": 2, "staff": 3}
 NEEDS = {PUBLIC: 0, "learner": 1, INSTRUCTOR: 2, STAFF: 3}
-OWNED_PARAMS = {"quizzes": {"pk"}, "labs": {"run_id"}}  # objects that belong to the owner
+# objects that belong to the owner; classroom: the owner's membership (classroom:leave), the
+# other classroom routes are INSTRUCTOR-only, where a learner gets 403 anyway
+OWNED_PARAMS = {"quizzes": {"pk"}, "labs": {"run_id"}, "classroom": {"pk"}}
 COHORT_PARAMS = {"pk", "cohort", "cohort_id", "cohort_pk"}
 DENIED = {401, 403, 404, 405}
 
