@@ -7,17 +7,19 @@ watching one lab run cost one Redis connection and one JSON parse per event, not
 
 A subscriber:
 
-1. joins the reader of its key (creating it, positioned at the subscriber's own id, when there
-   is none) — synchronously, so nothing the reader reads from then on can pass it by;
+1. registers with the reader of its key (creating it when there is none) before any await, so
+   nothing the reader reads from then on can pass it by; a new reader starts at the stream's
+   tail, which it reads itself (never at an id a client sent);
 2. if it resumes from an id older than the reader's position, catches up with XRANGE pages on
-   the process's shared short-command client;
+   the process's pooled short-command client;
 3. then takes live batches from its own bounded buffer, skipping ids it has already sent
    (dedupe by stream-id order), so the hand-over has no gap and no duplicate.
 
 A subscriber that falls more than `MAX_PENDING` batches behind is detached; once it has drained
 what it holds, it catches up from its last id by itself and joins again. The reader stops (and
-closes its connection) when its last subscriber leaves; a Redis error ends every subscriber with
-an `interrupted` event. When XREAD BLOCK times out the reader broadcasts a heartbeat comment.
+closes its connection) when its last subscriber leaves: the hub sends CLIENT UNBLOCK to it
+instead of cancelling it. A Redis error ends every subscriber with an `interrupted` event. An
+idle stream gets a heartbeat comment every `HEARTBEAT_MS`.
 """
 
 from __future__ import annotations
@@ -172,8 +174,12 @@ class Subscription:
 class Reader:
     """The one XREAD BLOCK loop for a stream key in this process."""
 
-    def __init__(self, hub: Hub, key: str, position: str) -> None:
-        self.hub, self.key, self.position = hub, key, position
+    def __init__(self, hub: Hub, key: str) -> None:
+        # The position starts at the stream's tail, read by the reader itself: never at an id
+        # a client sent (a far-future Last-Event-ID would hide entries from everyone else).
+        self.hub, self.key = hub, key
+        self.position: str | None = None
+        self.started = asyncio.Event()
         self.subscribers: set[Subscription] = set()
         self.client_id: int | None = None
         self.touch: dict[str, int] = {}  # keep-alive keys to SET ... EX ttl while streaming
@@ -197,8 +203,11 @@ class Reader:
             while self.subscribers:
                 self._maybe_touch()
                 try:
-                    if self.client_id is None:
+                    if self.position is None:
                         self.client_id = await client.client_id()
+                        tail = await client.xrevrange(self.key, count=1)
+                        self.position = tail[0][0] if tail else "0-0"
+                        self.started.set()
                     reply = await client.xread(
                         {self.key: self.position}, block=self.hub.wake_ms, count=READ_COUNT
                     )
@@ -216,6 +225,7 @@ class Reader:
                 heartbeat_due = time.monotonic() + self.hub.heartbeat_ms / 1000
         finally:
             self.hub._forget(self)  # synchronous with the emptiness check: no join can slip in
+            self.started.set()  # a subscriber waiting for the position finds `interrupted`
             await client.aclose()
 
     async def stop_when_idle(self) -> None:
@@ -288,17 +298,20 @@ class Hub:
             client = self._clients[url] = aioredis.Redis(connection_pool=pool)
         return client
 
-    def join(self, key: str, sub: Subscription, last_id: str, touch: tuple[str, int] | None):
-        """Register `sub` for entries of `key`; the reader's position (entries after it come live)."""
+    async def join(self, key: str, sub: Subscription, touch: tuple[str, int] | None) -> str | None:
+        """Register `sub` for entries of `key`; the reader's position: every entry after it
+        reaches `sub` live. None when the reader failed (`sub` then holds `interrupted`)."""
         reader = self.readers.get(key)
         if reader is None:
-            reader = self.readers[key] = Reader(self, key, last_id)
+            reader = self.readers[key] = Reader(self, key)
             self.stats["readers"] += 1
-        reader.subscribers.add(sub)
+        reader.subscribers.add(sub)  # before any await: no batch can pass `sub` by
         if touch is not None and touch[0] not in reader.touch:
             reader.touch[touch[0]] = touch[1]
             reader._touched = 0.0
         sub.lagging = False
+        if reader.position is None:
+            await reader.started.wait()
         return reader.position
 
     def leave(self, key: str, sub: Subscription) -> None:
@@ -368,18 +381,15 @@ async def subscribe(
     hub = get_hub()
     sub = Subscription()
     try:
-        if last_id == "$":
-            try:
-                last_id = await _tail_id(hub, key)
-            except Exception as exc:
-                yield interrupted_frame(f"event stream lost: {exc}")
-                return
+        position = await hub.join(key, sub, touch)
+        if last_id == "$":  # from now on: from the live feed's position
+            last_id = position or "0-0"
         last = id_key(last_id)
-        position = hub.join(key, sub, last_id, touch)
         for chunk in before or ():
             yield chunk
         while True:
-            while last < id_key(position):  # older than the live feed: read the gap ourselves
+            # Older than the live feed's position: read the gap ourselves.
+            while position is not None and last < id_key(position):
                 try:
                     page = await hub.short(
                         hub.client().xrange(key, min=next_id(last_id), count=READ_COUNT)
@@ -421,7 +431,7 @@ async def subscribe(
                         if is_terminal is not None and is_terminal(frame.name, frame.data):
                             return
             # Fell behind and was detached: catch up from `last_id`, then join again.
-            position = hub.join(key, sub, last_id, touch)
+            position = await hub.join(key, sub, touch)
     finally:
         hub.leave(key, sub)
 
@@ -429,11 +439,3 @@ async def subscribe(
 def interrupted_frame(reason: str) -> Frame:
     data = {"type": "interrupted", "reason": reason}
     return Frame("interrupted", data, format_frame(json.dumps(data), "interrupted"))
-
-
-async def _tail_id(hub: Hub, key: str) -> str:
-    reader = hub.readers.get(key)
-    if reader is not None:
-        return reader.position
-    tail = await hub.short(hub.client().xrevrange(key, count=1))
-    return tail[0][0] if tail else "0-0"

@@ -216,3 +216,27 @@ def test_redis_failure_ends_every_subscriber_with_interrupted(redis_client, sett
     assert [f.name for f in got] == ["interrupted"] * 5
     assert all("event stream lost" in f.data["reason"] for f in got)
     assert ends == [None] * 5, "each stream ends after `interrupted`"
+
+
+def test_a_far_future_last_event_id_hides_nothing_from_other_subscribers(redis_client):
+    key = "test:hub:future"
+    redis_client.xadd(key, {"data": json.dumps({"type": "before"})})
+
+    async def scenario(hub):
+        future = sse_hub.subscribe(key, "99999999999999-0")  # first: it starts the reader
+        waiting = asyncio.create_task(anext(future))
+        while key not in hub.readers or hub.readers[key].position is None:
+            await asyncio.sleep(0.01)
+        other = sse_hub.subscribe(key, "$", is_terminal=is_end)
+        first = asyncio.create_task(anext(other))
+        await asyncio.sleep(0.1)
+        new = await hub.client().xadd(key, {"data": json.dumps({"type": "end"})})
+        got = await first
+        waiting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        await future.aclose()
+        return got, new
+
+    got, new = in_loop(scenario)
+    assert got.name == "end" and got.raw.startswith(f"id: {new}\n".encode())
