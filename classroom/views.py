@@ -175,7 +175,9 @@ def dashboard(request: HttpRequest, pk: int) -> HttpResponse:
     board = services.dashboard(
         cohort, sort=sort, q=q, risk_completion=risk_completion, risk_days=risk_days
     )
-    chart = bar_chart(board.distribution, "Learners by course completion", "")
+    chart = bar_chart(
+        board.distribution, "Learners by course completion", "", ("Completion (%)", "Learners")
+    )
     context = {
         "cohort": cohort,
         "board": board,
@@ -248,7 +250,9 @@ def quiz_report(request: HttpRequest, pk: int, slug: str) -> HttpResponse:
     if slug not in services.quiz_slugs(cohort):
         raise Http404("No such quiz for this cohort")
     report = services.quiz_report(cohort, slug)
-    chart = bar_chart(report["histogram"], f"Scores on {slug} (first attempts)")
+    chart = bar_chart(
+        report["histogram"], f"Scores on {slug} (first attempts)", "", ("Score (%)", "Learners")
+    )
     return render(
         request, "classroom/quiz_report.html", {"cohort": cohort, "r": report, "chart": chart}
     )
@@ -262,6 +266,7 @@ def lab_report(request: HttpRequest, pk: int) -> HttpResponse:
         [(f"{r['lab']}/{r['scenario']}", r["completion_rate"]) for r in rows],
         "Completion rate per lab scenario (%)",
         "%",
+        ("Scenario", "Completion rate"),
     )
     return render(
         request, "classroom/lab_report.html", {"cohort": cohort, "rows": rows, "chart": chart}
