@@ -103,6 +103,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     )
+elif (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and int(os.environ.get("DB_POOL_MAX_SIZE", "20")) > 0
+    and not DATABASES["default"]["CONN_MAX_AGE"]
+):
+    # At most DB_POOL_MAX_SIZE connections per process, still one per request and none kept:
+    # under ASGI each in-flight request has its own thread and connection, so an overloaded web
+    # would otherwise exhaust max_connections. Requests beyond it wait up to DB_POOL_TIMEOUT s.
+    # See config/postgres/base.py; DB_POOL_MAX_SIZE=0 turns the bound off.
+    DATABASES["default"]["ENGINE"] = "config.postgres"
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "max_size": int(os.environ.get("DB_POOL_MAX_SIZE", "20")),
+        "timeout": float(os.environ.get("DB_POOL_TIMEOUT", "30")),
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
