@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.views.decorators.http import require_POST
 
-from config.permissions import LEARNER, permission
+from config.permissions import LEARNER, is_instructor, permission
 from quizzes import review, services, source
 from quizzes.bank import with_defaults
 from quizzes.grading import (
@@ -39,6 +39,20 @@ from quizzes.models import Attempt, Response, ReviewCard
 def _own_attempt(request: HttpRequest, pk: int) -> Attempt:
     """The learner's own attempt; anyone else's answers 404."""
     return get_object_or_404(Attempt, pk=pk, user=request.user)
+
+
+def _watched_attempt(request: HttpRequest, pk: int) -> Attempt:
+    """A learner's *submitted* attempt, read-only, for staff or an instructor who teaches them
+    (a cohort of theirs holds the learner: classroom.services.teaches); otherwise 404."""
+    from classroom.services import teaches  # classroom builds on quizzes, so import late
+
+    user = request.user
+    attempt = Attempt.objects.filter(pk=pk, state=Attempt.SUBMITTED).first()
+    if attempt is None or not (
+        user.is_staff or (is_instructor(user) and teaches(user, attempt.user_id))
+    ):
+        raise Http404("No such attempt")
+    return attempt
 
 
 def _quiz(slug: str) -> dict:
@@ -302,8 +316,10 @@ def submit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @permission(LEARNER)
 def attempt_review(request: HttpRequest, pk: int) -> HttpResponse:
-    attempt = _own_attempt(request, pk)
-    if not services.submit_if_expired(attempt):
+    """The learner's review of their submitted attempt; their instructors may read it too."""
+    own = Attempt.objects.filter(pk=pk, user=request.user).exists()
+    attempt = _own_attempt(request, pk) if own else _watched_attempt(request, pk)
+    if own and not services.submit_if_expired(attempt):
         messages.info(request, "Submit your attempt to see the review.")
         return redirect("quizzes:attempt", pk=attempt.pk)
     quiz = _attempt_quiz(attempt)
@@ -333,7 +349,8 @@ def attempt_review(request: HttpRequest, pk: int) -> HttpResponse:
             "attempt": attempt,
             "quiz": quiz,
             "items": items,
-            "grade": services.quiz_grade(request.user, attempt.quiz_slug, quiz["grading"]),
+            "grade": services.quiz_grade(attempt.user, attempt.quiz_slug, quiz["grading"]),
+            "watching": None if own else attempt.user,
         },
     )
 

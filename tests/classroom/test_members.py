@@ -75,6 +75,31 @@ def test_instructor_confirms_then_removes(client, cohort, instructor, member):
     assert client.post(remove_url(cohort, member), {"confirm": "remove"}).status_code == 404
 
 
+def test_instructor_reads_a_members_attempt_review_until_removed(
+    client, cohort, instructor, member, make_user
+):
+    from quizzes.models import Attempt
+
+    attempt = Attempt.objects.get(user=member)
+    review = reverse("quizzes:review", args=[attempt.pk])
+    client.force_login(instructor)
+    learner_page = client.get(reverse("classroom:learner", args=[cohort.pk, member.pk]))
+    assert f'href="{review}"' in learner_page.content.decode()
+    page = client.get(review)
+    assert page.status_code == 200
+    assert "Review of attempt 1 by Remy Learner" in page.content.decode()
+    client.force_login(make_user("not-theirs", instructor=True))
+    assert client.get(review).status_code == 404
+    client.force_login(make_user("classmate"))
+    assert client.get(review).status_code == 404
+    services.remove_member(cohort, member.pk)
+    client.force_login(instructor)
+    assert client.get(review).status_code == 404
+    client.force_login(member)  # still the learner's own
+    page = client.get(review)
+    assert page.status_code == 200 and "Review of attempt 1</h1>" in page.content.decode()
+
+
 def test_removed_learners_lab_run_is_hidden_from_the_instructor(cohort, instructor, member):
     from django.http import Http404
 
