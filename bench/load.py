@@ -1,7 +1,7 @@
 """End-to-end load run: N simulated learners for S seconds against a server this script starts.
 
     .venv/bin/python bench/load.py [--users 200] [--seconds 60] [--spawn-rate 20]
-                                   [--web-workers 2] [--sqlite]
+                                   [--web-workers 2] [--sqlite] [--debug]
 
 One command reproduces the run in bench/README.md:
 
@@ -11,7 +11,9 @@ One command reproduces the run in bench/README.md:
    postgres) when it answers, dropped at the end; otherwise a SQLite file (the output says
    which);
 3. `migrate`, `load_site`, a Celery worker with beat (threads pool, as `make run`) and uvicorn
-   with `--web-workers` processes (default 2, see below);
+   with `--web-workers` processes (default 2, see below), configured as production:
+   DJANGO_DEBUG=0, a random secret key, JSON logs, secure cookies, HTTPS redirect and HSTS on
+   (locust plays the TLS proxy, see bench/locustfile.py); `--debug` runs as `make run` instead;
 4. locust headless with `bench/locustfile.py`, `--csv` into the run folder
    (`var/load-<pid>/`, also holding every process's log);
 5. the percentile table and the failure count, then the server-side errors found in the logs;
@@ -20,11 +22,10 @@ One command reproduces the run in bench/README.md:
 Everything it started is stopped (SIGTERM to each process group, then SIGKILL) and the database
 is dropped, also on Ctrl-C.
 
-Why 2 uvicorn workers by default: under ASGI, Django runs every synchronous view on one
-thread per process (`sync_to_async(thread_sensitive=True)`), so one process executes one page
-at a time however many connections it holds. Two processes use both cores of this machine;
-more would only queue on the same two cores, beside locust, the worker, Redis and PostgreSQL.
-The SSE streams are async and cost no thread while they wait.
+Why 2 uvicorn workers by default: each request runs in its own thread, but a process executes
+Python on one core at a time (the GIL), so one process uses one core. Two processes use both
+cores of this machine; more would only compete for the same two cores with locust, the worker,
+Redis and PostgreSQL. The SSE streams are async and cost no CPU while they wait.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import contextlib
 import csv
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -193,6 +195,7 @@ def main() -> int:
     parser.add_argument("--spawn-rate", type=float, default=20, help="users started per second")
     parser.add_argument("--web-workers", type=int, default=2, help="uvicorn processes")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even if PG answers")
+    parser.add_argument("--debug", action="store_true", help="DJANGO_DEBUG=1 as `make run`")
     args = parser.parse_args()
 
     locust = ensure_locust()
@@ -213,14 +216,25 @@ def main() -> int:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DJANGO_DEBUG": "1",  # as `make run`: plain-HTTP cookies and CSRF on 127.0.0.1
             "DATABASE_URL": database.url,
             "REDIS_URL": redis_url,
             "DECOUPLED_VAR_DIR": str(run_dir),
-            "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
         }
+        if args.debug:
+            env.update({"DJANGO_DEBUG": "1", "LOG_FORMAT": "text"})
+            mode = "DJANGO_DEBUG=1 (as make run)"
+        else:
+            env.update(
+                {
+                    "DJANGO_DEBUG": "0",
+                    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                }
+            )
+            mode = "DJANGO_DEBUG=0 (production settings, locust as the TLS proxy)"
         say(f"database: {database.label}")
+        say(f"settings: {mode}")
         say(f"redis: {redis_url}; run folder (logs, csv): {run_dir.relative_to(ROOT)}")
         manage(env, "migrate", "--no-input", log=run_dir / "setup.log")
         manage(env, "load_site", log=run_dir / "setup.log")
@@ -284,7 +298,7 @@ def main() -> int:
         total = next(row for row in rows if row["Name"] == "Aggregated")
         n_failed = int(total["Failure Count"])
         print(
-            f"\n{args.users} users, {args.seconds} s, {database.label}, "
+            f"\n{args.users} users, {args.seconds} s, {database.label}, {mode}, "
             f"uvicorn x{args.web_workers}: {total['Request Count']} requests, "
             f"{total['Requests/s']} req/s, {n_failed} failures"
         )

@@ -12,8 +12,13 @@ Environment:
   BENCH_USERS    accounts to seed (default 200; users share them round-robin beyond that)
   BENCH_PYTHON   the project's Python (default .venv/bin/python beside this folder)
   BENCH_STREAM_S seconds each lab-stream read stays open (default 3)
+The client stands where production's TLS-terminating proxy stands: every request carries
+`X-Forwarded-Proto: https` (trusted by the app, SECURE_PROXY_SSL_HEADER) with an https Referer,
+and Secure cookies are sent over the plain-HTTP hop. So the same scenario runs against a
+DJANGO_DEBUG=0 server (secure cookies, strict CSRF Referer checks) as against `make run`.
 Locust prints the request table and "Response time percentiles" at the end of a headless run;
-`--csv bench/out` keeps them as files. Any non-2xx/3xx answer counts as a failure.
+`--csv bench/out` keeps them as files. Any non-2xx/3xx answer counts as a failure, and so
+does a page that lands on the log-in form (a lost session would otherwise look like success).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import random
 import re
 import subprocess
+from http.cookiejar import DefaultCookiePolicy
 from pathlib import Path
 
 import gevent
@@ -34,6 +40,7 @@ N_USERS = int(os.environ.get("BENCH_USERS", "200"))
 STREAM_S = float(os.environ.get("BENCH_STREAM_S", "3"))
 PYTHON = os.environ.get("BENCH_PYTHON", str(ROOT / ".venv" / "bin" / "python"))
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+LOGIN_PATH = "/accounts/login/"
 QUESTION_FORM = re.compile(r'action="(/quizzes/attempt/\d+/save/[^"/]+/)"')
 
 SEED_SCRIPT = r"""
@@ -77,6 +84,13 @@ print("BENCH-JSON " + json.dumps({
 }))
 """
 
+
+# Send Secure cookies on the plain-HTTP hop, as the TLS proxy in front of the app would. Set on
+# the policy class: requests builds a fresh cookie jar (default policy) for every request and
+# every redirect it follows. Only this load-generator process is affected.
+DefaultCookiePolicy.return_ok_secure = lambda self, cookie, request: True
+
+
 PLAN: dict = {}
 _accounts = itertools.count()
 
@@ -118,7 +132,8 @@ class Learner(HttpUser):
         if not PLAN:
             seed(self.environment)
         session = PLAN["sessions"][next(_accounts) % len(PLAN["sessions"])]
-        # Set without the Secure flag so the cookie is also sent to a plain-HTTP bench server.
+        self.client.headers["X-Forwarded-Proto"] = "https"
+        self.origin = "https://" + self.host.split("://", 1)[-1].split("/", 1)[0]
         host = self.host.split("://", 1)[-1].split(":", 1)[0].split("/", 1)[0]
         self.client.cookies.set(PLAN["cookie"], session, domain=host, path="/")
         self.run_url: str | None = None
@@ -131,23 +146,41 @@ class Learner(HttpUser):
             return match.group(1)
         return self.client.cookies.get("csrftoken", "")
 
+    @staticmethod
+    def _judge(response) -> None:
+        """A failure is an error status, or a page that sent the learner to the log-in form."""
+        if response.status_code >= 400:
+            response.failure(f"answered {response.status_code}")
+        elif LOGIN_PATH in response.url:
+            response.failure("signed out: redirected to the log-in page")
+        else:
+            response.success()
+
+    def _get(self, url: str, name: str):
+        with self.client.get(url, name=name, catch_response=True) as response:
+            self._judge(response)
+        return response
+
     def _post(self, url: str, token: str, data: dict | None = None, name: str | None = None):
-        return self.client.post(
+        with self.client.post(
             url,
             data={**(data or {}), "csrfmiddlewaretoken": token},
-            headers={"X-CSRFToken": token, "Referer": self.host + url},
+            headers={"X-CSRFToken": token, "Referer": self.origin + url},
             name=name,
-        )
+            catch_response=True,
+        ) as response:
+            self._judge(response)
+        return response
 
     # --- tasks ----------------------------------------------------------------------------
 
     @task(6)
     def browse_lessons(self) -> None:
-        self.client.get("/courses/", name="/courses/")
-        self.client.get(random.choice(PLAN["courses"]), name="/courses/[course]/")
+        self._get("/courses/", name="/courses/")
+        self._get(random.choice(PLAN["courses"]), name="/courses/[course]/")
         lesson = random.choice(PLAN["lessons"])
-        self.client.get(lesson, name="/courses/[course]/[lesson]/")
-        self.client.get(
+        self._get(lesson, name="/courses/[course]/[lesson]/")
+        self._get(
             "/courses/search/?q=" + random.choice(["saga", "kafka", "retry"]),
             name="/courses/search/",
         )
@@ -157,7 +190,7 @@ class Learner(HttpUser):
         if not PLAN["quizzes"]:
             return
         slug = random.choice(PLAN["quizzes"])
-        detail = self.client.get(f"/quizzes/{slug}/", name="/quizzes/[quiz]/")
+        detail = self._get(f"/quizzes/{slug}/", name="/quizzes/[quiz]/")
         if detail.status_code != 200:
             return
         token = self._csrf(detail.text)
@@ -183,7 +216,7 @@ class Learner(HttpUser):
             return
         if self.run_url is None:
             lab = random.choice(PLAN["labs"])
-            page = self.client.get(lab, name="/labs/[lab]/[scenario]/")
+            page = self._get(lab, name="/labs/[lab]/[scenario]/")
             if page.status_code != 200:
                 return
             started = self._post(
@@ -200,8 +233,8 @@ class Learner(HttpUser):
             catch_response=True,
             timeout=(5, 20),  # read timeout above the 15 s SSE heartbeat
         ) as response:
-            if response.status_code != 200:
-                response.failure(f"stream answered {response.status_code}")
+            if response.status_code != 200 or LOGIN_PATH in response.url:
+                response.failure(f"stream answered {response.status_code} at {response.url}")
                 return
             # Watch for STREAM_S seconds whatever arrives (ticks, heartbeats or nothing).
             with gevent.Timeout(STREAM_S, False):
