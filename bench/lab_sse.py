@@ -1,18 +1,23 @@
 """Delivery latency of a run's SSE stream to many clients on one uvicorn process.
 
-    .venv/bin/python bench/lab_sse.py [--clients 500] [--events 30] [--rounds 1]
+    .venv/bin/python bench/lab_sse.py [--clients 500] [--events 100] [--rounds 3]
 
-Starts its own Redis, a fresh SQLite database and one uvicorn process. Each round measures,
-one after the other, the same way:
+Starts its own Redis, a fresh SQLite database and, per round, a fresh uvicorn process. Three
+modes are measured in the same round, N clients each:
 
-- baseline: N bare redis-py asyncio clients doing XREAD BLOCK on the run's stream;
-- SSE: N streams of the run's events (`/labs/runs/<id>/events`) through uvicorn.
+- redis-py: N bare redis-py asyncio clients in XREAD BLOCK loops (the baseline);
+- resp: N raw-socket XREAD BLOCK loops parsing RESP by hand (a baseline as light as the SSE
+  clients, so the client's own cost does not decide the comparison);
+- sse: N streams of the run's events (`/labs/runs/<id>/events`) through uvicorn, read by raw
+  asyncio sockets (the GET written by hand with the session cookie, the chunked body parsed in
+  place).
 
-In both cases the N clients live in one separate client process (light raw asyncio sockets for
-SSE: the request is written by hand and the chunked body parsed in place), and this process
-publishes: XADDs of events carrying their send time, 100 ms apart. Latency is XADD → the client
-process has the event (p50/p99 over every delivery); memory per connection is uvicorn's RSS
-growth with N streams open, divided by N; server CPU is uvicorn's CPU time while publishing.
+Each mode's clients run in a process of their own; this process publishes: every 100 ms one
+event per mode, each mode on its own stream, a third of the period apart in a rotating order,
+so a burst of load from elsewhere on a shared machine hits the three modes alike. Each event
+carries its send time: latency is XADD → the client process has it (p50/p99 over every
+delivery). Memory per connection is uvicorn's RSS growth while the N streams open, divided by
+N; CPU per delivery is uvicorn's CPU time while publishing over the SSE deliveries.
 """
 
 from __future__ import annotations
@@ -260,49 +265,73 @@ def client_main(args) -> None:
 # ---------------------------------------------------------------- orchestration
 
 
-def publish(redis_url: str, key: str, events: int) -> None:
+MODES = ("redis-py", "resp", "sse")
+
+
+def publish(redis_url: str, keys: dict[str, str], events: int) -> None:
+    """Every 100 ms one event per mode, each to its own stream, a third of the period apart and
+    in a rotating order: a burst of load on the shared machine hits every mode alike."""
     import redis
 
     client = redis.Redis.from_url(redis_url)
+    order = list(MODES)
     for i in range(events):
-        client.xadd(key, {"data": json.dumps({"type": "bench", "t": i, "sent": time.time()})})
-        time.sleep(0.1)
-    client.xadd(key, {"data": json.dumps({"type": "end", "t": events, "sent": time.time()})})
+        started = time.monotonic()
+        for slot, mode in enumerate(order):
+            time.sleep(max(0.0, started + slot * 0.1 / len(order) - time.monotonic()))
+            data = json.dumps({"type": "bench", "t": i, "sent": time.time()})
+            client.xadd(keys[mode], {"data": data})
+        order = order[1:] + order[:1]
+        time.sleep(max(0.0, started + 0.1 - time.monotonic()))
+    for mode in MODES:
+        client.xadd(keys[mode], {"data": json.dumps({"type": "end", "t": events})})
     client.close()
 
 
-def measure(role: str, common: list[str], redis_url: str, key: str, events: int, pid: int):
-    """Start the client process, wait until its N clients listen, publish, collect."""
-    before = rss_kib(pid)
+def start_clients(mode: str, common: list[str], key: str) -> subprocess.Popen:
     child = subprocess.Popen(
-        [sys.executable, __file__, "--role", role, *common],
+        [sys.executable, __file__, "--role", mode, *common, "--key", key],
         stdout=subprocess.PIPE,
         text=True,
     )
+    line = child.stdout.readline().strip()
+    if line != "READY":
+        child.kill()
+        raise SystemExit(f"{mode} clients did not connect: {line}")
+    return child
+
+
+def measure(common: list[str], redis_url: str, keys: dict[str, str], events: int, pid: int):
+    """Start the three client processes, wait until all listen, publish interleaved, collect."""
+    children: dict[str, subprocess.Popen] = {}
     try:
-        line = child.stdout.readline().strip()
-        if line != "READY":
-            raise SystemExit(f"{role} clients did not connect: {line}")
+        for mode in ("redis-py", "resp"):
+            children[mode] = start_clients(mode, common, keys[mode])
+        before = rss_kib(pid)
+        children["sse"] = start_clients("sse", common, keys["sse"])
         time.sleep(0.5)
         rss_growth = rss_kib(pid) - before
         threads = proc_status(pid, "Threads")
         cpu_before = cpu_s(pid)
-        publish(redis_url, key, events)
-        out = child.stdout.read()
-        child.wait(60)
+        publish(redis_url, keys, events)
+        outputs = {mode: child.stdout.read() for mode, child in children.items()}
+        cpu_used = cpu_s(pid) - cpu_before
     finally:
-        if child.poll() is None:
-            child.kill()
-    cpu_used = cpu_s(pid) - cpu_before
-    result = json.loads(out.split("RESULT ", 1)[1])
-    return result["latencies"], result["problems"], rss_growth, cpu_used, threads
+        for child in children.values():
+            if child.poll() is None:
+                child.kill()
+    results = {}
+    for mode, out in outputs.items():
+        result = json.loads(out.split("RESULT ", 1)[1])
+        results[mode] = (result["latencies"], result["problems"])
+    return results, rss_growth, cpu_used, threads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=500)
-    parser.add_argument("--events", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--events", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--role", choices=sorted(ROLES), help=argparse.SUPPRESS)
     for hidden in ("--host", "--port", "--path", "--cookie", "--redis-url", "--key"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
@@ -360,11 +389,13 @@ def main() -> None:
                 time.sleep(0.5)
                 common = ["--clients", str(args.clients), "--host", "127.0.0.1"]
                 common += ["--port", str(port), "--path", path, "--cookie", cookie]
-                common += ["--redis-url", redis_url, "--key", key]
-                row = {"round": number}
-                for role in ("redis-py", "resp", "sse"):
-                    row[role] = measure(role, common, redis_url, key, args.events, server.pid)
-                rows.append(row)
+                common += ["--redis-url", redis_url]
+                keys = {"sse": key, "redis-py": f"bench:{number}:redis-py"}
+                keys["resp"] = f"bench:{number}:resp"
+                results, growth, cpu, threads = measure(
+                    common, redis_url, keys, args.events, server.pid
+                )
+                rows.append({"round": number, **results, "server": (growth, cpu, threads)})
             finally:
                 processes.stop(server)
     finally:
@@ -374,29 +405,32 @@ def main() -> None:
 
 def report(rows: list[dict], args) -> None:
     expected = args.clients * args.events
-    print(f"{args.clients} clients × {args.events} events, one uvicorn process; the clients run in")
-    print("a separate process from the publisher. Latency XADD → client process, ms.")
+    print(
+        f"{args.clients} clients × {args.events} events per mode, one uvicorn process. Each mode's"
+    )
+    print("clients run in a process of their own, the publisher in another; the three modes get")
+    print("their events interleaved (each its own stream, 33 ms apart, rotating order), so load")
+    print("from elsewhere hits them alike. Latency XADD → client process, ms.")
     print("  redis-py: bare redis-py asyncio XREAD BLOCK loops (the baseline of the brief)")
     print(
         "  resp:     raw-socket XREAD BLOCK loops, RESP parsed by hand (as light as the SSE client)"
     )
     print("  sse:      /labs/runs/<id>/events through uvicorn, raw-socket HTTP clients")
-    head = f"{'round':>5} {'client':>8} {'p50':>7} {'p99':>7} {'deliveries':>17}"
-    print(head + f" {'KiB/stream':>10} {'uvicorn CPU':>11} {'threads':>7}")
+    print(f"{'round':>5} {'mode':>8} {'p50':>7} {'p99':>7} {'deliveries':>17}")
     for row in rows:
-        for role in ("redis-py", "resp", "sse"):
-            latencies, problems, growth, cpu, threads = row[role]
-            line = f"{row['round']:>5} {role:>8} {statistics.median(latencies):>7.1f}"
-            line += f" {pct(latencies, 99):>7.1f} {len(latencies):>8}/{expected}"
-            if role == "sse":
-                line += f" {growth / args.clients:>10.0f} {cpu:>10.2f}s {threads:>7}"
-            print(line)
+        for mode in MODES:
+            latencies, problems = row[mode]
+            line = f"{row['round']:>5} {mode:>8} {statistics.median(latencies):>7.1f}"
+            print(line + f" {pct(latencies, 99):>7.1f} {len(latencies):>8}/{expected}")
             if problems:
                 print(f"      {len(problems)} streams had problems, e.g. {problems[0]}")
         s99 = pct(row["sse"][0], 99)
+        growth, cpu, threads = row["server"]
         print(
             f"      p99 ratio SSE / redis-py XREAD: {s99 / max(pct(row['redis-py'][0], 99), 0.001):.2f}"
-            f", SSE / raw XREAD: {s99 / max(pct(row['resp'][0], 99), 0.001):.2f} (aim ≤ 2)"
+            f", SSE / raw XREAD: {s99 / max(pct(row['resp'][0], 99), 0.001):.2f} (aim ≤ 2);"
+            f" uvicorn: {growth / args.clients:.0f} KiB per stream, {threads} threads,"
+            f" {cpu * 1e6 / max(1, len(row['sse'][0])):.0f} µs CPU per delivery"
         )
 
 
