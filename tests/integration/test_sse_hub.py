@@ -11,6 +11,7 @@ with `interrupted`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import time
@@ -116,7 +117,9 @@ def is_end(name: str, _data) -> bool:
 
 
 def in_loop(scenario):
-    """Run `scenario(hub)` on a fresh event loop (so a fresh hub), closing its clients after."""
+    """Run `scenario(hub)` on a fresh event loop (so a fresh hub), closing its clients after.
+
+    In a thread of its own: Playwright's sync API may already run a loop in this one."""
 
     async def main():
         hub = sse_hub.get_hub()
@@ -125,7 +128,8 @@ def in_loop(scenario):
         finally:
             await hub.aclose()
 
-    return asyncio.run(main())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, main()).result()
 
 
 def test_a_subscriber_too_slow_for_its_buffer_catches_up_without_gap(redis_client, monkeypatch):
