@@ -289,8 +289,8 @@ class Hub:
         if client is None:
             pool = aioredis.BlockingConnectionPool.from_url(
                 url,
-                max_connections=16,
-                timeout=10,
+                max_connections=50,  # a burst of connects waits for one, never fails fast
+                timeout=30,
                 decode_responses=True,
                 socket_timeout=30,
                 socket_connect_timeout=2,
