@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -400,6 +401,7 @@ def main() -> None:
                 processes.stop(server)
     finally:
         processes.stop(redis_process)
+        shutil.rmtree(tmp, ignore_errors=True)
     report(rows, args)
 
 
