@@ -14,6 +14,7 @@ Every question dict is the bank YAML mapping plus ``_module`` (module slug) and 
 
 from __future__ import annotations
 
+import contextvars
 import os
 import time
 from pathlib import Path
@@ -22,7 +23,14 @@ from typing import Any
 import yaml
 from django.conf import settings
 
+from config import request_id
+
 _cache: dict[str, tuple[tuple, dict]] = {}
+# One look at the tables per request (or Celery task): a page that reads 40 questions one by
+# one runs the signature queries once, and sees one consistent version of the bank.
+_snapshot: contextvars.ContextVar[tuple[str, dict] | None] = contextvars.ContextVar(
+    "quiz_source_snapshot", default=None
+)
 
 
 # --- disk ------------------------------------------------------------------------------------
@@ -153,7 +161,21 @@ def _db_question(row: Any) -> dict:
 
 
 def _all() -> dict:
-    """{"questions": {...}, "quizzes": {...}} from the database or the site files, plus extras."""
+    """{"questions": {...}, "quizzes": {...}} from the database or the site files, plus extras.
+
+    Within one request (or task) the first answer is reused; outside one, every call looks.
+    """
+    current = request_id.get()
+    snapshot = _snapshot.get()
+    if current and snapshot is not None and snapshot[0] == current:
+        return snapshot[1]
+    merged = _load_all()
+    if current:
+        _snapshot.set((current, merged))
+    return merged
+
+
+def _load_all() -> dict:
     dirs = _content_dirs()
     models = _models()
     if models:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from django import template
 from django.utils.safestring import mark_safe
 
 register = template.Library()
 
 
+@lru_cache(maxsize=4096)  # a pure function of the text; a quiz page renders ~100 snippets
 def _render(text: str) -> str:
     try:
         from lessons.rendering import render_simple

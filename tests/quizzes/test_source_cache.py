@@ -91,3 +91,21 @@ def test_the_running_server_sees_an_edit_at_once(asgi_server, redis_client, make
         page = http.get(f"/quizzes/attempt/{attempt.pk}/").text
     assert "Edited in place: what is a widget?" in page
     assert "Retitled quiz" in page
+
+
+@pytest.mark.django_db
+def test_one_request_looks_at_the_tables_once(site, django_assert_max_num_queries):
+    """A page reading questions one by one (the attempt and review pages do) pays for the
+    signature once per request, not once per question; the next request looks again."""
+    from config import request_id
+    from lessons.models import BankQuestion
+
+    source.get_question("demo-q1")  # warm the cache
+    with request_id.scope("request-one-0001"), django_assert_max_num_queries(2):
+        for _ in range(40):
+            assert source.get_question("demo-q1")["text"] == "What is a widget?"
+    row = BankQuestion.objects.get(qid="demo-q1")
+    row.data = {**row.data, "text": "Edited between requests"}
+    row.save()
+    with request_id.scope("request-two-0002"):
+        assert source.get_question("demo-q1")["text"] == "Edited between requests"
