@@ -45,6 +45,7 @@ BUDGET_S = 1.0  # a pump keeps its process about this long, then hands over
 IDLE_HANDOVER_S = 0.05  # nothing due within this long: free the process until it is
 LANE_TTL_S = 5.0  # a lane key outlives its pump by this long (then the watchdog restarts it)
 CLAIM_BATCH = 16
+SATURATED_AFTER_S = 2.0  # slices waiting this long for a running pump: refuse new runs
 GROW_AFTER_LATE_S = 0.25  # a pump whose slices started this late starts one more lane
 SHRINK_BELOW_LATE_S = 0.05  # an extra lane whose slices all started sooner than this ends
 
@@ -86,6 +87,11 @@ def due_key(queue: str | None) -> str:
 
 def lane_key(queue: str | None, lane: int) -> str:
     return f"lab:pump:{queue or ''}:{lane}"
+
+
+def alive_key(queue: str | None) -> str:
+    """Set (TTL) by every pump as it hands over: some worker is serving this queue."""
+    return f"lab:pumps-alive:{queue or ''}"
 
 
 def member(run_id: Any, seq: int) -> str:
@@ -182,6 +188,7 @@ def run_lane(queue: str | None, lane: int, token: str) -> dict[str, int]:
         time.sleep(max(0.0, wait))
     # /metrics reports the worst lane: how late slices start when the workers fall behind
     client.hset(TICK_LAG_KEY, key, round(lateness * 1000))
+    client.set(alive_key(queue), "1", ex=int(LANE_TTL_S))
     if lateness > GROW_AFTER_LATE_S:
         add_lane(queue, client)  # more lanes than processes just wait their turn in the queue
     elif lane >= lanes() and lateness < SHRINK_BELOW_LATE_S and (next_due or 0.0) > time.time():
@@ -213,6 +220,18 @@ def _advance_batch(
         outcomes[outcome] += 1
         if outcome == "advanced":
             client.zadd(due_key(queue), {member(run_id, seq + 1): info["due"]}, nx=True)
+
+
+def saturated(queue: str | None = None, client: redis.Redis | None = None) -> bool:
+    """Workers are serving this queue yet a slice has waited more than SATURATED_AFTER_S.
+
+    With no worker at all this is False: new runs wait for a worker rather than being refused.
+    """
+    client = client or get_redis()
+    oldest = client.zrange(due_key(queue), 0, 0, withscores=True)
+    if not oldest or time.time() - oldest[0][1] < SATURATED_AFTER_S:
+        return False
+    return bool(client.exists(alive_key(queue)))
 
 
 def live_queues(client: redis.Redis | None = None) -> list[str | None]:

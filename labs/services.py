@@ -16,7 +16,7 @@ from django.utils import timezone
 from config import request_id
 from config.permissions import is_instructor
 from config.redis import get_redis
-from labs import driver
+from labs import driver, pump
 from labs.engines import CommandError, get_engine
 from labs.models import LabRun
 from labs.scenarios import get_scenario
@@ -66,7 +66,7 @@ def start_run(
         )
     client = _redis_guard("start")
     try:
-        if client.llen("celery") > MAX_QUEUED_TASKS:
+        if client.llen("celery") > MAX_QUEUED_TASKS or pump.saturated(queue, client):
             raise LabError("The lab workers are saturated right now; try again in a minute.")
     except redis.RedisError as exc:
         log.warning("lab service unavailable: %s", exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -254,3 +255,20 @@ def test_control_events_carry_the_request_id(make_user, redis_client):
     assert paused == [
         {"type": "paused", "t": 0, "reason": "learner", "request_id": "pause-click-0001"}
     ]
+
+
+def test_back_pressure_when_slices_wait_for_busy_workers(make_user, redis_client):
+    user = make_user("flo")
+    running = services.start_run(user, LAB, SCENARIO, enqueue=False)
+    # a slice overdue by 3 s while no worker serves the queue: new runs wait, they are not refused
+    redis_client.zadd(pump.due_key(None), {f"{running.pk}:0": time.time() - 3})
+    assert not pump.saturated()
+    second = services.start_run(user, LAB, SCENARIO, enqueue=False)
+    # the same wait while pumps are running: the workers are saturated
+    redis_client.set(pump.alive_key(None), "1", ex=5)
+    assert pump.saturated()
+    with pytest.raises(services.LabError, match="saturated"):
+        services.start_run(user, LAB, SCENARIO, enqueue=False)
+    # slices served on time again: starts are accepted
+    redis_client.zadd(pump.due_key(None), {f"{running.pk}:0": time.time() + 1})
+    assert services.start_run(user, LAB, SCENARIO, enqueue=False).pk != second.pk

@@ -56,6 +56,7 @@ def test_a_lane_advances_every_due_run_once_and_hands_over(make_user, redis_clie
     assert handed_over[0]["headers"]["argsrepr"] == repr((queue, 0, token))
     assert handed_over[0]["headers"]["eta"], "the next pump waits for the next due slice"
     assert redis_client.hget(TICK_LAG_KEY, pump.lane_key(queue, 0)) is not None
+    assert redis_client.exists(pump.alive_key(queue)), "a serving pump says so (back-pressure)"
 
 
 def test_a_pump_with_a_stale_token_does_nothing(make_user, redis_client, queue):
