@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar
 
-from labs.engines import Engine, ScenarioError, SeededRandom
+from labs.engines import Engine, SeededRandom, check_seed
 from labs.engines import kafka_log as klog
 from labs.engines.kafka_assignors import assign, cooperative_sticky, member_order
 from labs.engines.kafka_cluster import place_replicas, prune_acked, tick_cluster
@@ -60,8 +60,7 @@ class KafkaEngine(Engine):
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> KafkaEngine:
         if scenario is None:
             scenario = cls.default_scenario()
-        if not isinstance(seed, int):
-            raise ScenarioError("seed must be an integer", "seed")
+        seed = check_seed(seed)
         sc = validate(scenario)
         rng = SeededRandom(seed)
         state = build_state(sc, rng)

@@ -12,7 +12,7 @@ import heapq
 import json
 from typing import Any, ClassVar
 
-from labs.engines import CommandError, Engine, SeededRandom
+from labs.engines import CommandError, Engine, SeededRandom, check_seed
 from labs.engines import saga_choreography as choreo
 from labs.engines import saga_orchestrator as orch
 from labs.engines import saga_scenario as scen
@@ -45,6 +45,7 @@ class SagaEngine(SagaCommands, Engine):
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> SagaEngine:
+        seed = check_seed(seed)
         cfg = scen.validate(cls.default_scenario() if scenario is None else scenario)
         idempotent = cfg.pop("idempotent_consumers")
         st: dict[str, Any] = {
