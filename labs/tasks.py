@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 STALE_AFTER_S = 5.0  # the watchdog re-schedules a running run whose last slice is older
 PAUSED_EXPIRE_AFTER = timedelta(hours=24)
 WATCHDOG_EVERY_S = 5.0
+START_GRACE = timedelta(seconds=30)  # a queued run this young may not have its checkpoint yet
 
 app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
@@ -54,6 +55,8 @@ def watchdog() -> dict[str, int]:
             failed += 1
             continue
         if checkpoint is None:
+            if run.status == LabRun.Status.QUEUED and run.created_at > timezone.now() - START_GRACE:
+                continue  # start_run writes the row first, then the checkpoint: not lost, new
             driver.mark_failed(run.pk, "the run's checkpoint was lost (Redis restarted?)")
             failed += 1
             continue

@@ -175,6 +175,11 @@ def test_watchdog_rekicks_stale_runs_and_fails_lost_ones(make_user, redis_client
     checkpoint["at"] -= 60
     redis_client.set(driver.state_key(stale.pk), json.dumps(checkpoint))
     redis_client.delete(driver.state_key(lost.pk))
+    # a run just created may not have its checkpoint yet (start_run writes the row first)
+    assert tasks.watchdog()["failed"] == 0
+    assert LabRun.objects.get(pk=lost.pk).status == LabRun.Status.QUEUED
+    redis_client.delete(pump.due_key(None), "celery", *redis_client.keys("lab:pump:*"))
+    LabRun.objects.filter(pk=lost.pk).update(status=LabRun.Status.RUNNING)  # it had ticked
     assert fresh.pk
     assert tasks.watchdog() == {"kicked": 1, "failed": 1, "expired": 0}
     assert LabRun.objects.get(pk=lost.pk).status == LabRun.Status.FAILED
