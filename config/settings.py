@@ -208,6 +208,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default config gives "django" a plain console handler (debug only): drop it,
+        # so each line is written once, by ours, in LOG_FORMAT
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         # uvicorn installs its own text handler before Django starts: route it through ours
         "uvicorn": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},

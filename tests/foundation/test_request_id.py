@@ -289,3 +289,24 @@ def test_scope_sets_and_restores():
             assert request_id.get() == "scoped-id-2"
         assert request_id.get() == "scoped-id-1"
     assert request_id.get() == ""
+
+
+def test_a_django_log_line_is_written_once_in_our_format(settings):
+    """Django's default config adds a plain console handler to "django" (debug only); ours
+    replaces it, so a line is not printed twice, once without the request id."""
+    import logging
+
+    settings.DEBUG = True  # the default handler's filter lets lines through in debug
+    record = logging.getLogger("django.request").makeRecord(
+        "django.request", logging.ERROR, __file__, 1, "probe", (), None
+    )
+    writers = []
+    logger: logging.Logger | None = logging.getLogger("django.request")
+    while logger is not None:
+        writers += [h for h in logger.handlers if h.filter(record) and record.levelno >= h.level]
+        logger = logger.parent if logger.propagate else None
+    ours = [h for h in writers if not type(h).__module__.startswith("_pytest")]  # not capture
+    streams = [h for h in ours if isinstance(h, logging.StreamHandler)]
+    assert len(streams) == 1, streams
+    formatter = type(streams[0].formatter).__name__
+    assert formatter in ("JsonFormatter", "TextFormatter"), formatter
