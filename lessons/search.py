@@ -90,21 +90,39 @@ def search(query: str, limit: int = 20) -> list[Hit]:
 
 
 def _search_pg(words: list[str], limit: int) -> list[Hit]:  # pragma: no cover (PostgreSQL only)
-    from django.contrib.postgres.search import SearchHeadline, SearchQuery, SearchRank, SearchVector
+    """Rank on the stored, GIN-indexed `search_vector` (migration 0004), then build headlines
+    for the shown hits only: ts_headline re-parses a lesson's text, so it is the costly part."""
+    from django.contrib.postgres.search import SearchHeadline, SearchQuery
+    from django.db.models import BooleanField, FloatField
+    from django.db.models.expressions import RawSQL
 
     from .models import Lesson
 
-    q = SearchQuery(" & ".join(f"{w}:*" for w in words), search_type="raw", config="english")
-    vector = (
-        SearchVector("title", weight="A", config="english")
-        + SearchVector("headings", weight="B", config="english")
-        + SearchVector("plain_text", weight="C", config="english")
-    )
-    rows = (
+    terms = " & ".join(f"{w}:*" for w in words)
+    q = SearchQuery(terms, search_type="raw", config="english")
+    ranked = list(
         Lesson.objects.filter(published=True)
+        .alias(
+            matched=RawSQL(
+                "search_vector @@ to_tsquery('english', %s)", [terms], output_field=BooleanField()
+            )
+        )
+        .filter(matched=True)
+        .annotate(
+            rank=RawSQL(
+                "ts_rank(search_vector, to_tsquery('english', %s))",
+                [terms],
+                output_field=FloatField(),
+            )
+        )
+        .order_by("-rank", "position")
+        .values_list("pk", "rank")[:limit]
+    )
+    if not ranked:
+        return []
+    rows = (
+        Lesson.objects.filter(pk__in=[pk for pk, _rank in ranked])
         .select_related("course", "module")
-        .annotate(rank=SearchRank(vector, q))
-        .filter(rank__gt=0)
         .annotate(
             snip=SearchHeadline(
                 "plain_text",
@@ -119,17 +137,18 @@ def _search_pg(words: list[str], limit: int) -> list[Hit]:  # pragma: no cover (
                 "title", q, config="english", start_sel=START, stop_sel=END, highlight_all=True
             ),
         )
-        .order_by("-rank")[:limit]
+        .in_bulk()
     )
     return [
         Hit(
-            r.pk,
-            r.title,
-            r.get_absolute_url(),
-            r.module.title,
-            _mark(r.snip),
-            _mark(r.title_snip),
-            r.rank,
+            pk,
+            rows[pk].title,
+            rows[pk].get_absolute_url(),
+            rows[pk].module.title,
+            _mark(rows[pk].snip),
+            _mark(rows[pk].title_snip),
+            rank,
         )
-        for r in rows
+        for pk, rank in ranked
+        if pk in rows
     ]
