@@ -25,7 +25,8 @@ import importlib
 import json
 import random
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "CommandError",
@@ -34,6 +35,7 @@ __all__ = [
     "ScenarioError",
     "SeededRandom",
     "check_seed",
+    "new_event_engine",
     "objective_ids",
     "get_engine",
     "engine_slugs",
@@ -138,6 +140,27 @@ def check_seed(seed: object) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ScenarioError("seed must be an integer", "seed")
     return seed
+
+
+E = TypeVar("E", bound=Engine)
+
+
+def new_event_engine(
+    cls: type[E], scenario: dict[str, Any] | None, seed: int, validate: Callable[[Any], dict]
+) -> tuple[E, dict[str, Any]]:
+    """The common start of `create()` for the engines driven by an event heap (breaker,
+    gateway, event sourcing): the default scenario when none is given, a checked seed, the
+    validated scenario, and an engine at t=0 with an empty heap and its seeded random source.
+    """
+    seed = check_seed(seed)
+    sc = validate(cls.default_scenario() if scenario is None else scenario)
+    engine = cls.__new__(cls)
+    engine.sc = sc
+    engine._now = 0
+    engine._seq = 0  # tie-breaker: events at the same time pop in the order they were pushed
+    engine._heap = []
+    engine.rng = SeededRandom(seed)
+    return engine, sc
 
 
 def objective_ids(raw: object, known: Any) -> list[str]:

@@ -14,7 +14,7 @@ import heapq
 import math
 from typing import Any
 
-from labs.engines import Engine, SeededRandom, check_seed
+from labs.engines import Engine, SeededRandom, new_event_engine
 from labs.engines.breaker_core import (
     STATES,
     BreakerConfig,
@@ -83,16 +83,7 @@ class BreakerEngine(Engine):
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> BreakerEngine:
-        if scenario is None:
-            scenario = cls.default_scenario()
-        check_seed(seed)
-        sc = validate(scenario)
-        engine = cls.__new__(cls)
-        engine.sc = sc
-        engine._now = 0
-        engine._seq = 0
-        engine._heap = []
-        engine.rng = SeededRandom(seed)
+        engine, sc = new_event_engine(cls, scenario, seed, validate)
         d, c = sc["downstream"], sc["client"]
         engine.rps = sc["load"]["rps"]
         engine.latency_ms = d["latency_ms"]

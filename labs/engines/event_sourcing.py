@@ -15,7 +15,7 @@ import heapq
 import math
 from typing import Any
 
-from labs.engines import Engine, SeededRandom, check_seed
+from labs.engines import Engine, SeededRandom, new_event_engine
 from labs.engines.event_sourcing_commands import (
     _APPEND,
     _LOAD,
@@ -68,16 +68,7 @@ class EventSourcingEngine(CommandsMixin, Engine):
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> EventSourcingEngine:
-        if scenario is None:
-            scenario = cls.default_scenario()
-        check_seed(seed)
-        sc = validate(scenario)
-        e = cls.__new__(cls)
-        e.sc = sc
-        e._now = 0
-        e._seq = 0
-        e._heap = []
-        e.rng = SeededRandom(seed)
+        e, sc = new_event_engine(cls, scenario, seed, validate)
         e.store = EventStore()
         e.accounts = {}
         e.snapshots = {}  # stream -> {"version", "state"}

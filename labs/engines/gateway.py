@@ -14,7 +14,7 @@ import heapq
 import math
 from typing import Any
 
-from labs.engines import Engine, SeededRandom, check_seed
+from labs.engines import Engine, SeededRandom, new_event_engine
 from labs.engines.gateway_core import SAMPLES, TokenBucket, percentiles, pick_replica
 from labs.engines.gateway_objectives import Objectives
 from labs.engines.gateway_scenario import COMMANDS, SLOW_FACTOR, validate
@@ -63,16 +63,7 @@ class GatewayEngine(Engine):
 
     @classmethod
     def create(cls, scenario: dict[str, Any] | None = None, seed: int = 0) -> GatewayEngine:
-        if scenario is None:
-            scenario = cls.default_scenario()
-        check_seed(seed)
-        sc = validate(scenario)
-        e = cls.__new__(cls)
-        e.sc = sc
-        e._now = 0
-        e._seq = 0
-        e._heap = []
-        e.rng = SeededRandom(seed)
+        e, sc = new_event_engine(cls, scenario, seed, validate)
         e.strategy = sc["gateway"]["strategy"]
         e.timeout_ms = sc["gateway"]["timeout_ms"]
         e.rate_limit = dict(sc["rate_limit"])
