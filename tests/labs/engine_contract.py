@@ -53,3 +53,23 @@ def assert_contract(
     for objective in restored.objectives():
         assert {"id", "title", "met"} <= set(objective)
     return reference
+
+
+SCENARIO_FILE_KEYS = {"title", "summary", "brief", "duration_s", "scenario"}
+
+
+def assert_scenario_winnable(
+    engine_cls: type[Engine],
+    doc: dict[str, Any],
+    seed: int,
+    to_ms: int,
+    commands: list[tuple[int, dict]],
+) -> None:
+    """A scenario file has the platform's keys, keeps the contract, and the scripted commands
+    meet every objective it shows by `to_ms`."""
+    assert set(doc) >= SCENARIO_FILE_KEYS, sorted(SCENARIO_FILE_KEYS - set(doc))
+    assert_contract(engine_cls, doc["scenario"], seed, to_ms, commands)
+    engine = engine_cls.create(doc["scenario"], seed)
+    run(engine, to_ms, 1000, commands)
+    objectives = engine.objectives()
+    assert objectives and all(o["met"] for o in objectives), objectives

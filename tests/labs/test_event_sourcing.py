@@ -20,7 +20,7 @@ from labs.engines.event_sourcing import (
     upcast,
 )
 from labs.engines.event_sourcing_scenario import new_read_model, project
-from tests.labs.engine_contract import assert_contract, run
+from tests.labs.engine_contract import assert_contract, assert_scenario_winnable, run
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "site/microservices/labs/event-sourcing"
 SLUGS = ["event-store-basics", "projections-and-replay", "time-travel"]
@@ -241,14 +241,8 @@ def test_bad_scenarios_are_refused(scenario, path):
 
 @pytest.mark.parametrize("slug", SLUGS)
 def test_scenario_keeps_the_contract_and_is_winnable(slug):
-    doc = load_scenario(slug)
-    assert {"title", "summary", "brief", "duration_s", "scenario"} <= set(doc)
     to_ms, commands = WINNING[slug]
-    assert_contract(EventSourcingEngine, doc["scenario"], 3, to_ms, commands)
-    engine = EventSourcingEngine.create(doc["scenario"], 3)
-    run(engine, to_ms, 1000, commands)
-    objectives = engine.objectives()
-    assert objectives and all(o["met"] for o in objectives), objectives
+    assert_scenario_winnable(EventSourcingEngine, load_scenario(slug), 3, to_ms, commands)
 
 
 @pytest.mark.parametrize("slug", SLUGS)

@@ -18,7 +18,7 @@ from labs.engines.kubernetes import (
     hpa_desired_replicas,
     resolve_surge_unavailable,
 )
-from tests.labs.engine_contract import assert_contract, run
+from tests.labs.engine_contract import assert_contract, assert_scenario_winnable, run
 
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "site/microservices/labs/kubernetes"
 SLUGS = ["self-healing", "rolling-update", "autoscaling"]
@@ -209,14 +209,8 @@ def test_bad_scenarios_are_refused(scenario, path):
 
 @pytest.mark.parametrize("slug", SLUGS)
 def test_scenario_keeps_the_contract_and_is_winnable(slug):
-    doc = load_scenario(slug)
-    assert {"title", "summary", "brief", "duration_s", "scenario"} <= set(doc)
     to_ms, commands = WINNING[slug]
-    assert_contract(KubernetesEngine, doc["scenario"], 5, to_ms, commands)
-    engine = KubernetesEngine.create(doc["scenario"], 5)
-    run(engine, to_ms, 1000, commands)
-    objectives = engine.objectives()
-    assert objectives and all(o["met"] for o in objectives), objectives
+    assert_scenario_winnable(KubernetesEngine, load_scenario(slug), 5, to_ms, commands)
 
 
 @pytest.mark.parametrize("slug", SLUGS)
