@@ -63,8 +63,9 @@ class RequestIdMiddleware:
             self._finish(request, response, started)
         finally:
             request_id.reset(token)
-        if response.streaming and not response.is_async:
-            response.streaming_content = _with_id_sync(rid, response.streaming_content)
+        if response.streaming:  # an async view's stream (SSE) is iterated on the loop later
+            wrap = _with_id_async if response.is_async else _with_id_sync
+            response.streaming_content = wrap(rid, response.streaming_content)
         return response
 
     async def __acall__(self, request: HttpRequest):
@@ -138,3 +139,25 @@ async def _with_id_async(rid: str, content: AsyncIterator) -> AsyncIterator:
                 await aclose()
         with contextlib.suppress(ValueError):
             request_id.reset(token)
+
+
+class SyncChainMiddleware:
+    """Innermost: keeps Django's middleware chain synchronous under ASGI.
+
+    Django runs each middleware in the mode of the one below it. With an async-capable
+    middleware innermost, every `MiddlewareMixin` above it (sessions, CSRF, auth, messages...)
+    ran in async mode, moving its `process_request` and `process_response` to a thread and
+    back through the event loop: about a dozen hops per request, each queued behind the open
+    SSE streams on that loop. Sync-only here makes the whole chain one thread per request;
+    async views (the SSE streams) are called once through `async_to_sync` and their body is
+    still streamed by the ASGI handler on the loop.
+    """
+
+    sync_capable = True
+    async_capable = False
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)

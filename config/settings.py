@@ -65,7 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "config.db_errors.DatabaseUnavailableMiddleware",  # last: a lost database answers 503
+    "config.db_errors.DatabaseUnavailableMiddleware",  # a lost database answers 503
+    "config.middleware.SyncChainMiddleware",  # innermost: one thread per request, no hops
 ]
 
 ROOT_URLCONF = "config.urls"
