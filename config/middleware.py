@@ -37,8 +37,8 @@ class RequestIdMiddleware:
     The id is current (config.request_id) while the request is handled, so log lines, Celery
     tasks and lab events it causes carry it; it is sent back in the `X-Request-ID` header.
     Logs one line per request on `decoupled.request` (not for /healthz and /metrics).
-    Sync and async capable: under uvicorn the chain stays async and SSE streams stay streams;
-    a streaming body is iterated with the id current, so what the stream logs carries it too.
+    Sync and async capable (the chain is synchronous, see SyncChainMiddleware); a streaming
+    body, sync or async, is iterated with the id current, so what the stream logs carries it.
     """
 
     sync_capable = True
