@@ -1,28 +1,11 @@
 // API gateway lab visualiser: clients -> gateway -> replicas (in-flight bars, health), the 429
 // counters, latency percentiles per load-balancing strategy, composition and availability.
-// Plain ES module, no dependencies; colours come from the site's CSS variables.
+// Plain ES module (DOM helpers from dom.js), no libraries; colours come from the site's CSS variables.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+import { el, svg } from "./dom.js";
+
 const W = 1000;
 const STRATEGY_LABEL = { round_robin: "round robin", least_conn: "least connections", p2c: "power of two choices" };
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  for (const child of children) node.append(child);
-  return node;
-}
 
 const text = (x, y, str, cls = "", anchor = "start") =>
   svg("text", { x, y, class: cls, "text-anchor": anchor }, String(str));

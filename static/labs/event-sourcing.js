@@ -2,25 +2,14 @@
 // projection's checkpoint, the balances read model with its lag (read side), a time-travel
 // slider, the raw-versus-upcast view of a stream and recent queries. Plain ES module.
 
+import { el, fmtT } from "./dom.js";
+
 const TYPE_CLASS = {
   AccountOpened: "opened", MoneyDeposited: "dep", MoneyWithdrawn: "wd",
 };
 const TYPE_SHORT = { AccountOpened: "Open", MoneyDeposited: "+", MoneyWithdrawn: "−" };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
 const euros = (cents) => (cents === null || cents === undefined ? "—" : `${(cents / 100).toFixed(2)} €`);
-const fmtT = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function eventBox(ev, extra = "", global = false) {
   const label = ev.type === "AccountOpened" ? "Open" : `${TYPE_SHORT[ev.type]}${(ev.amount_cents / 100).toFixed(0)}`;

@@ -1,33 +1,15 @@
 // Kafka lab visualiser: brokers as columns, each partition replica as a log of offset cells
 // coloured by key, leader / follower / ISR marks, the high-watermark line, producers and
 // consumer groups with arrows to the partition leaders, lag bars and a short event log.
-// Plain ES module, no dependencies; colours come from the site's CSS variables.
+// Plain ES module (DOM helpers from dom.js), no libraries; colours come from the site's CSS variables.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+import { el, fmtT, svg } from "./dom.js";
+
 const LOG_EVENTS = new Set([
   "leader_elected", "partition_offline", "broker_fenced", "broker_unfenced", "isr_shrink",
   "isr_expand", "rebalance_started", "rebalance_done", "member_removed", "segments_deleted",
   "compacted", "objective_met", "record_result",
 ]);
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "style") node.setAttribute("style", value);
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  return node;
-}
 
 // A stable colour per key: FNV-1a over the key, then murmur3's finaliser so that keys that
 // differ in one character (order-1, order-2) still get far-apart hues.
@@ -43,8 +25,6 @@ function keyColour(key) {
   // 24 hues times 3 lightness levels, so neighbouring keys rarely look alike.
   return `--hue:${(u % 24) * 15};--light:${[42, 56, 70][Math.floor(u / 24) % 3]}%`;
 }
-
-const fmtT = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function describe(ev) {
   switch (ev.type) {

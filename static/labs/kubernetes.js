@@ -1,30 +1,10 @@
 // Kubernetes lab visualiser: Deployment -> ReplicaSets -> pods placed on nodes, with pod status
 // colours, the Service's endpoints, the rolling-update bounds and the HPA's CPU history.
-// Plain ES module, no dependencies; colours come from the site's CSS variables.
+// Plain ES module (DOM helpers from dom.js), no libraries; colours come from the site's CSS variables.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+import { el, fmtT, svg } from "./dom.js";
+
 const HISTORY = 90; // seconds of stats kept for the chart
-
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  for (const child of children) node.append(child);
-  return node;
-}
-
-const fmtT = (ms) => `${(ms / 1000).toFixed(1)} s`;
 
 function podClass(pod, nodeDown) {
   if (nodeDown) return "unknown";

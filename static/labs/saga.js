@@ -1,8 +1,9 @@
 // Saga lab visualiser: a live sequence diagram of the messages between the services, the saga
 // state machine, each service's tables, the orchestration/choreography comparison and the 2PC
-// view. Plain ES module, no dependencies; colours come from the site's CSS variables.
+// view. Plain ES module (DOM helpers from dom.js), no libraries; colours come from the site's CSS variables.
 
-const SVG_NS = "http://www.w3.org/2000/svg";
+import { el, fmtT, svg } from "./dom.js";
+
 const LANES = ["client", "orchestrator", "order", "inventory", "payment", "shipping"];
 const LANE_LABEL = {
   client: "Client", orchestrator: "Orchestrator", order: "Order", inventory: "Inventory",
@@ -20,26 +21,6 @@ const OUTCOME_CLASS = {
   failed: "bad", endpoint_down: "bad", waiting_for_lock: "warn", ignored: "muted",
 };
 
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else node.setAttribute(key, value === true ? "" : value);
-  }
-  for (const child of children) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
-
-function svg(tag, attrs = {}, ...children) {
-  const node = document.createElementNS(SVG_NS, tag);
-  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
-  for (const child of children) node.append(child);
-  return node;
-}
-
-const fmtT = (ms) => `${(ms / 1000).toFixed(1)} s`;
 const laneX = (lane) => 70 + LANES.indexOf(lane) * ((SEQ_W - 140) / (LANES.length - 1));
 
 export function createVisualiser(container, ctx) {
