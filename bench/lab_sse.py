@@ -30,7 +30,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -341,30 +340,19 @@ def main() -> None:
         client_main(args)
         return
 
-    tmp = Path(tempfile.mkdtemp(prefix="lab-sse-bench-"))
+    from harness import isolated_django
+
     from config import processes
 
-    redis_process, redis_url = processes.start_redis(tmp / "redis")
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "REDIS_URL": redis_url,
-        "DECOUPLED_VAR_DIR": str(tmp),
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    tmp, redis_process = isolated_django("lab-sse-bench-")
+    redis_url = os.environ["REDIS_URL"]
     import httpx
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.test import Client
 
     from labs import driver, services
     from labs.models import LabRun
 
-    call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="x-Long-pass-1")
     run = services.start_run(user, "circuit-breaker", "outage-and-recovery", enqueue=False)
     LabRun.objects.filter(pk=run.pk).update(status=LabRun.Status.PAUSED)
@@ -377,9 +365,7 @@ def main() -> None:
     try:
         for number in range(1, args.rounds + 1):
             port = processes.free_port()  # a fresh uvicorn per round: clean memory figures
-            server = processes.start_uvicorn(
-                {**os.environ, **env}, port, log_path=tmp / "uvicorn.log"
-            )
+            server = processes.start_uvicorn(dict(os.environ), port, log_path=tmp / "uvicorn.log")
             try:
                 base = f"http://127.0.0.1:{port}"
                 processes.wait_for_http(base + "/healthz", server)

@@ -15,7 +15,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,25 +33,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     args = parser.parse_args()
 
-    tmp = Path(tempfile.mkdtemp(prefix="lab-bench-"))
+    from harness import isolated_django
+
     from config import processes
 
-    redis_process, redis_url = processes.start_redis(tmp / "redis")
-    env = {
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DJANGO_DEBUG": "1",
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "REDIS_URL": redis_url,
-        "DECOUPLED_VAR_DIR": str(tmp),
-    }
-    os.environ.update(env)
-    import django
-
-    django.setup()
+    tmp, redis_process = isolated_django("lab-bench-")
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     worker = processes._spawn(
         [
             processes.python(),
@@ -68,7 +55,7 @@ def main() -> None:
             "--schedule",
             str(tmp / "beat"),
         ],
-        {**os.environ, **env},
+        dict(os.environ),
         tmp / "worker.log",
     )
     try:
