@@ -47,29 +47,35 @@ def cohort(course, instructor):
     return cohort
 
 
+def submitted_attempt(user, *, when=None, mode: str = "exam", **fields):
+    """A submitted first attempt at `quiz-0` (fields such as score or question_ids as given)."""
+    from quizzes.models import Attempt
+
+    when = when or timezone.now()
+    return Attempt.objects.create(
+        user=user,
+        quiz_slug="quiz-0",
+        number=1,
+        mode=mode,
+        started_at=when,
+        submitted_at=when,
+        state=Attempt.SUBMITTED,
+        seed="s",
+        **fields,
+    )
+
+
 def add_activity(user, course, *, lessons_done: int, score: float | None, objectives=(), days=0):
     """Give `user` some completed lessons, a submitted quiz attempt and a lab run."""
     from labs.models import LabRun
     from lessons.models import Lesson, LessonProgress
-    from quizzes.models import Attempt
 
     when = timezone.now() - timedelta(days=days)
     for lesson in Lesson.objects.filter(course=course).order_by("position")[:lessons_done]:
         p = LessonProgress.objects.create(user=user, lesson=lesson, completed_at=when)
         LessonProgress.objects.filter(pk=p.pk).update(started_at=when)
     if score is not None:
-        Attempt.objects.create(
-            user=user,
-            quiz_slug="quiz-0",
-            number=1,
-            mode="exam",
-            started_at=when,
-            submitted_at=when,
-            state=Attempt.SUBMITTED,
-            seed="s",
-            score=score,
-            passed=score >= 50,
-        )
+        submitted_attempt(user, when=when, score=score, passed=score >= 50)
     if objectives:
         run = LabRun.objects.create(
             owner=user,

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from classroom import services
 from classroom.models import Membership
+from tests.classroom.conftest import submitted_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ MARKS = [(1, 1, 1), (1, 1, 1), (1, 0, 0), (1, 1, 0), (1, 0, 0), (1, 0, 1)]
 @pytest.fixture
 def answered(cohort, make_user):
     from lessons.models import BankQuestion
-    from quizzes.models import Attempt, Response
+    from quizzes.models import Response
 
     for i, qid in enumerate(["q-easy", "q-good", "q-odd"]):
         BankQuestion.objects.create(
@@ -36,17 +37,8 @@ def answered(cohort, make_user):
     for n, marks in enumerate(MARKS):
         user = make_user(f"l{n}")
         Membership.objects.create(cohort=cohort, user=user)
-        attempt = Attempt.objects.create(
-            user=user,
-            quiz_slug="quiz-0",
-            number=1,
-            mode="exam",
-            started_at=now,
-            submitted_at=now,
-            state=Attempt.SUBMITTED,
-            seed="s",
-            question_ids=["q-easy", "q-good", "q-odd"],
-            score=100 * sum(marks) / 3,
+        attempt = submitted_attempt(
+            user, when=now, question_ids=["q-easy", "q-good", "q-odd"], score=100 * sum(marks) / 3
         )
         for pos, (qid, mark) in enumerate(zip(["q-easy", "q-good", "q-odd"], marks, strict=True)):
             Response.objects.create(
@@ -138,25 +130,14 @@ def test_learner_page_links_reviews_and_replays_and_edits_accommodation(
 
 
 def test_random_draws_count_each_question_over_the_attempts_that_saw_it(cohort, make_user):
-    from quizzes.models import Attempt, Response
+    from quizzes.models import Response
 
     now = timezone.now()
     dealt = [["qa", "qb"], ["qa", "qc"], ["qa", "qb"], ["qa", "qc"]]
     for n, qids in enumerate(dealt):
         user = make_user(f"d{n}")
         Membership.objects.create(cohort=cohort, user=user)
-        attempt = Attempt.objects.create(
-            user=user,
-            quiz_slug="quiz-0",
-            number=1,
-            mode="practice",
-            started_at=now,
-            submitted_at=now,
-            state=Attempt.SUBMITTED,
-            seed="s",
-            question_ids=qids,
-            score=100,
-        )
+        attempt = submitted_attempt(user, when=now, mode="practice", question_ids=qids, score=100)
         for pos, qid in enumerate(qids):
             Response.objects.create(attempt=attempt, qid=qid, position=pos, fraction=1.0)
     by_id = {q["qid"]: q for q in services.quiz_report(cohort, "quiz-0")["questions"]}
