@@ -176,8 +176,7 @@ def run_lane(queue: str | None, lane: int, token: str) -> dict[str, int]:
         if not head:
             # Nothing left: free the lane. A run scheduled between the peek and the release
             # found the lane held and started no pump, so look once more after letting go.
-            client.register_script(_RELEASE)(keys=[key], args=[token])
-            client.hdel(TICK_LAG_KEY, key)
+            _let_go(client, key, token)
             if client.zcard(due):
                 ensure_lanes(queue, client)
             return dict(outcomes)
@@ -193,13 +192,18 @@ def run_lane(queue: str | None, lane: int, token: str) -> dict[str, int]:
         add_lane(queue, client)  # more lanes than processes just wait their turn in the queue
     elif lane >= lanes() and lateness < SHRINK_BELOW_LATE_S and (next_due or 0.0) > time.time():
         # an extra lane that found every slice on time is not needed any more
-        client.register_script(_RELEASE)(keys=[key], args=[token])
-        client.hdel(TICK_LAG_KEY, key)
+        _let_go(client, key, token)
         return dict(outcomes)
     countdown = max(0.0, (next_due or 0.0) - time.time())
     if hold(keys=[key], args=[token, int((countdown + LANE_TTL_S) * 1000)]):
         _send(queue, lane, token, countdown)
     return dict(outcomes)
+
+
+def _let_go(client: redis.Redis, key: str, token: str) -> None:
+    """End the lane if it is still ours; its lateness no longer counts in /metrics."""
+    client.register_script(_RELEASE)(keys=[key], args=[token])
+    client.hdel(TICK_LAG_KEY, key)
 
 
 def _advance_batch(

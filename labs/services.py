@@ -84,9 +84,7 @@ def start_run(
     try:
         driver.init_run(run, queue)
         if enqueue:
-            from labs.tasks import schedule
-
-            schedule(run.pk, 0, queue=queue)
+            pump.schedule(run.pk, 0, queue=queue, client=client)
     except redis.RedisError as exc:
         driver.mark_failed(run.pk, f"Redis unavailable at start: {exc}")
         log.warning("lab service unavailable: %s", exc)
@@ -137,9 +135,7 @@ def resume_run(run: LabRun) -> LabRun:
     client = get_redis()
     client.set(driver.watchers_key(run.pk), "resume", ex=driver.WATCH_TTL_S)
     driver.publish_control(run, "resumed")
-    from labs.tasks import schedule
-
-    schedule(run.pk, checkpoint["seq"], queue=checkpoint.get("queue"))
+    pump.schedule(run.pk, checkpoint["seq"], queue=checkpoint.get("queue"), client=client)
     run.refresh_from_db()
     return run
 

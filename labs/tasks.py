@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from typing import Any
 
 import redis
 from celery import shared_task
@@ -33,11 +32,6 @@ app.conf.beat_schedule = {
 def pump(queue: str | None, lane: int, token: str) -> dict[str, int]:
     """Advance every due run of `queue` by one slice for about a second (one lane)."""
     return pumps.run_lane(queue, lane, token)
-
-
-def schedule(run_id: Any, seq: int, countdown: float = 0.0, queue: str | None = None) -> None:
-    """Make slice `seq` of the run due in `countdown` seconds (the pump lanes pick it up)."""
-    pumps.schedule(run_id, seq, due=time.time() + countdown, queue=queue)
 
 
 @shared_task(name="labs.watchdog", ignore_result=True)
