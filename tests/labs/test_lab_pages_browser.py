@@ -49,13 +49,17 @@ def test_a_declined_payment_compensates_in_reverse_order(
     page.add_init_script(
         """
         window.__compensated = [];
+        window.__compensationBoxes = 0;  // most compensation boxes drawn compensated at once
         // The diagram is redrawn as well as updated, so scan after every change of any kind.
+        // It follows the newest saga, so what it showed is recorded when it showed it.
         new MutationObserver(() => {
           for (const el of document.querySelectorAll('[data-step][data-status="compensated"]')) {
             if (!window.__compensated.includes(el.dataset.step)) {
               window.__compensated.push(el.dataset.step);
             }
           }
+          window.__compensationBoxes = Math.max(window.__compensationBoxes,
+            document.querySelectorAll("rect.comp.compensated").length);
         }).observe(document, {subtree: true, childList: true, attributes: true,
                               attributeFilter: ['data-status']});
         """
@@ -71,7 +75,7 @@ def test_a_declined_payment_compensates_in_reverse_order(
     )
     order = page.evaluate("() => window.__compensated")
     assert order.index("reserve_stock") < order.index("create_order"), order
-    expect(page.locator("rect.comp.compensated").first).to_be_attached()
+    assert page.evaluate("() => window.__compensationBoxes") >= 1, "no compensation box drawn"
 
 
 @pytest.mark.parametrize(
